@@ -1,0 +1,1 @@
+"""The ``sdpipe`` command line: a thin layer over the library."""

@@ -1,0 +1,63 @@
+"""Entry point of the ``sdpipe`` command."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from sdpipe import __version__
+from sdpipe.cli.errors import run_with_exit_codes
+from sdpipe.registry import available_pipelines, get_pipeline
+
+
+class PipelineGroup(click.Group):
+    """``sdpipe run NAME``: loads a pipeline's command only when it is named."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(available_pipelines())
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in available_pipelines():
+            return None
+        return get_pipeline(cmd_name).make_command()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="sdpipe")
+def cli() -> None:
+    """Run big-data batch pipelines on Dask, on a laptop or a cluster.
+
+    Inputs and outputs are local paths or fsspec URLs (az://, abfs://, ...).
+    Run `sdpipe list` for the pipelines, `sdpipe run PIPELINE --help` for one
+    pipeline's options.
+
+    \b
+    Exit codes: 0 success, 1 the run failed, 2 usage error,
+                3 a data verdict you asked to fail on, 75 another run holds the lock.
+    """
+
+
+@cli.command(name="list")
+def list_pipelines() -> None:
+    """List the pipelines, one line each."""
+    for name in available_pipelines():
+        spec = get_pipeline(name)
+        click.echo(f"{name:<20} {spec.summary}")
+
+
+@cli.group(cls=PipelineGroup)
+def run() -> None:
+    """Run a pipeline by name.
+
+    Example: sdpipe run taxi-speed --input 'data/*.csv' --json
+    """
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI and exit with sdpipe's exit codes."""
+    sys.exit(run_with_exit_codes(cli, argv))
+
+
+if __name__ == "__main__":
+    main()

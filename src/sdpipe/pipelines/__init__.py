@@ -1,0 +1,1 @@
+"""The pipelines, one subpackage each; the registry finds them by name."""

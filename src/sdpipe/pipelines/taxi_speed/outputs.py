@@ -1,0 +1,94 @@
+"""Output files of taxi-speed: result table, plot, manifest and rejected rows."""
+
+from __future__ import annotations
+
+import io
+import json
+import platform
+import time
+import uuid
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from sdpipe import __version__
+from sdpipe.io.publish import OutputFolder
+from sdpipe.pipeline import RunReport
+from sdpipe.plotting import line_or_bar_chart
+
+RESULT_PARQUET = "result.parquet"
+RESULT_CSV = "result.csv"
+PLOT_PNG = "speed.png"
+MANIFEST = "manifest.json"
+
+
+def write_outputs(report: RunReport, options, rejected: pa.Table | None, timings: dict[str, float], started: float) -> str:
+    """Stage every output file, then publish them together; return the output URL."""
+    run_id = uuid.uuid4().hex[:12]
+    frame = report.result if report.result is not None else pd.DataFrame()
+    with OutputFolder(options.output, options.storage_options, run_id=run_id) as folder:
+        folder.write_bytes(RESULT_PARQUET, _parquet_bytes(frame))
+        folder.write_text(RESULT_CSV, frame.to_csv(index=False))
+        folder.write_bytes(PLOT_PNG, _plot(frame, options))
+        manifest = build_manifest(report, options, run_id, timings, started)
+        folder.write_text(MANIFEST, json.dumps(manifest, indent=2, default=str))
+        if rejected is not None and options.rejected_output:
+            _write_rejected(rejected, options)
+        return folder.publish()
+
+
+def _parquet_bytes(frame: pd.DataFrame) -> bytes:
+    buffer = io.BytesIO()
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), buffer)
+    return buffer.getvalue()
+
+
+def _plot(frame: pd.DataFrame, options) -> bytes:
+    key = frame.columns[0] if len(frame.columns) else "date"
+    if not len(frame):
+        frame = pd.DataFrame({key: [], "mean_speed_mph": []})
+    plotted = frame.copy()
+    if key == "date":
+        plotted[key] = pd.to_datetime(plotted[key])
+    series = [("mean_speed_mph", "mean of trip speeds")]
+    if "distance_weighted_speed_mph" in plotted:
+        series.append(("distance_weighted_speed_mph", "total miles / total hours"))
+    title = f"Average taxi speed by {key}" + (f" ({options.compat} arithmetic)" if options.compat else "")
+    return line_or_bar_chart(plotted, key, series, title=title, ylabel="speed (mph)")
+
+
+def _write_rejected(rejected: pa.Table, options) -> None:
+    with OutputFolder(options.rejected_output, options.storage_options) as folder:
+        buffer = io.BytesIO()
+        pq.write_table(rejected, buffer)
+        folder.write_bytes("rejected.parquet", buffer.getvalue())
+        folder.publish()
+
+
+def build_manifest(report: RunReport, options, run_id: str, timings: dict[str, float], started: float) -> dict[str, Any]:
+    """Return what a later reader needs to trust the output: inputs, parameters, counts, versions."""
+    import dask
+    import numpy
+
+    return {
+        "pipeline": report.pipeline,
+        "run_id": run_id,
+        "sdpipe_version": __version__,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "parameters": options.describe(),
+        "inputs": report.inputs,
+        "counts": report.counts,
+        "result_rows": 0 if report.result is None else len(report.result),
+        "files": [RESULT_PARQUET, RESULT_CSV, PLOT_PNG, MANIFEST],
+        "timings": {k: round(v, 3) for k, v in timings.items()},
+        "versions": {
+            "python": platform.python_version(),
+            "dask": dask.__version__,
+            "pyarrow": pa.__version__,
+            "pandas": pd.__version__,
+            "numpy": numpy.__version__,
+        },
+    }
