@@ -8,6 +8,7 @@ import click
 
 from sdpipe import __version__
 from sdpipe.cli.errors import run_with_exit_codes
+from sdpipe.cli.generate import generate
 from sdpipe.registry import available_pipelines, get_pipeline
 
 
@@ -52,6 +53,9 @@ def run() -> None:
 
     Example: sdpipe run taxi-speed --input 'data/*.csv' --json
     """
+
+
+cli.add_command(generate)
 
 
 def main(argv: list[str] | None = None) -> None:

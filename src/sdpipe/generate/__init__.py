@@ -1,0 +1,1 @@
+"""Deterministic generators of synthetic input data, for the bundled sample, tests and benchmarks."""

@@ -1,0 +1,34 @@
+"""Fixtures shared by the whole test suite.
+
+The real trip records and customer files live outside the repository, in
+``../shared/data/real`` by default; ``SDPIPE_REAL_DATA`` points elsewhere.
+With ``SDPIPE_REQUIRE_REAL_DATA=1`` (set by .ci/run) a missing folder fails
+the tests that need it instead of skipping them.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_REAL_DATA = REPO_ROOT.parent / "shared" / "data" / "real"
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def real_data() -> Path:
+    """Folder of the real public data sets (read-only: copy before changing anything)."""
+    folder = Path(os.environ.get("SDPIPE_REAL_DATA", DEFAULT_REAL_DATA))
+    if not folder.is_dir():
+        message = f"real data folder {folder} not found; set SDPIPE_REAL_DATA"
+        if os.environ.get("SDPIPE_REQUIRE_REAL_DATA") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    return folder
