@@ -15,10 +15,14 @@ def line_or_bar_chart(
     *,
     title: str,
     ylabel: str,
+    count_column: str | None = None,
 ) -> bytes:
     """Draw ``series`` (column, label) of ``frame`` against ``key`` and return PNG bytes.
 
-    Date and time keys get a line chart; categorical keys get grouped bars.
+    Date and time keys get a line chart, broken where keys are missing, so
+    that a gap is not drawn as a trend; categorical keys get grouped bars.
+    ``count_column`` adds grey bars of that count on a second axis, so that
+    points resting on few items stand out.
     """
     import matplotlib
 
@@ -29,8 +33,15 @@ def line_or_bar_chart(
     axes = figure.add_subplot()
     x = frame[key]
     if pd.api.types.is_datetime64_any_dtype(x) and len(frame) > 1:
+        if count_column:
+            counts_axes = axes.twinx()
+            counts_axes.bar(x, frame[count_column], width=0.8, color="0.85", label=count_column)
+            counts_axes.set_ylabel(count_column)
+            axes.set_zorder(counts_axes.get_zorder() + 1)
+            axes.patch.set_visible(False)
+        continuous = _with_gaps(frame, key)
         for column, label in series:
-            axes.plot(x, frame[column], label=label, linewidth=1.2, marker="." if len(frame) < 60 else None)
+            axes.plot(continuous[key], continuous[column], label=label, linewidth=1.2, marker=".")
         figure.autofmt_xdate()
     else:
         width = 0.8 / max(len(series), 1)
@@ -50,3 +61,13 @@ def line_or_bar_chart(
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
     return buffer.getvalue()
+
+
+def _with_gaps(frame: pd.DataFrame, key: str) -> pd.DataFrame:
+    """Insert empty rows where a daily key skips days, so that lines break there."""
+    values = pd.to_datetime(frame[key])
+    span_days = (values.max() - values.min()).days
+    if span_days > 5000 or not (values.dt.normalize() == values).all():
+        return frame
+    full = pd.date_range(values.min(), values.max(), freq="D")
+    return frame.assign(**{key: values}).set_index(key).reindex(full).rename_axis(key).reset_index()

@@ -56,7 +56,8 @@ def _plot(frame: pd.DataFrame, options) -> bytes:
     if "distance_weighted_speed_mph" in plotted:
         series.append(("distance_weighted_speed_mph", "total miles / total hours"))
     title = f"Average taxi speed by {key}" + (f" ({options.compat} arithmetic)" if options.compat else "")
-    return line_or_bar_chart(plotted, key, series, title=title, ylabel="speed (mph)")
+    counts = "trips" if "trips" in plotted else None
+    return line_or_bar_chart(plotted, key, series, title=title, ylabel="speed (mph)", count_column=counts)
 
 
 def _write_rejected(rejected: pa.Table, options) -> None:
