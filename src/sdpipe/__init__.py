@@ -15,6 +15,8 @@ __version__ = "0.1.0"
 
 # Public functions, imported on first use so that `import sdpipe` stays fast.
 _LAZY_API = {
+    "batch_validation": "sdpipe.pipelines.batch_validation.api",
+    "run_batch_validation": "sdpipe.pipelines.batch_validation.api",
     "taxi_speed": "sdpipe.pipelines.taxi_speed.api",
     "run_taxi_speed": "sdpipe.pipelines.taxi_speed.api",
 }

@@ -1,0 +1,64 @@
+"""``sdpipe run batch-validation``: the command-line face of the pipeline."""
+
+from __future__ import annotations
+
+import click
+
+from sdpipe.cli.options import cluster_from, common_options, emit_report, parse_storage_options, pipeline_command
+from sdpipe.errors import ConfigError
+from sdpipe.pipelines.batch_validation.batches import parse_duration
+from sdpipe.pipelines.batch_validation.run import BatchValidationOptions, run
+
+
+@click.command(name="batch-validation")
+@click.option("--input", "-i", "inbound", required=True, metavar="URL",
+              help="Inbound folder that customers drop CSV files into: a local path or an fsspec URL (az://...).")
+@click.option("--output", "-o", default=None, metavar="URL",
+              help="Root of the valid/, invalid/ and reports/ areas. Default: the parent of --input.")
+@click.option("--spec", "spec", default=None, metavar="FILE",
+              help="Batch spec (TOML): naming pattern and per file type rules. Default: the spec shipped with "
+              "sdpipe, with the rules of Azure's Serverless File Validation sample.")
+@click.option("--dry-run", is_flag=True, help="Check and report, but move and write nothing.")
+@click.option("--stale-after", default=None, metavar="DURATION",
+              help="Report incomplete batches whose newest file is older than this as stale, e.g. 36h, 2d, 1h30m.")
+@click.option("--fail-on-invalid", is_flag=True, help="Exit with code 3 when any batch is invalid.")
+@click.option("--max-errors-per-file", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Problems listed per file in reports (all are counted). Default: the spec's, 100 in the default spec.")
+@common_options
+@pipeline_command
+def command(inbound, output, spec, dry_run, stale_after, fail_on_invalid, max_errors_per_file,
+            storage_option, scheduler, as_json, quiet, debug) -> int:
+    """Check complete customer CSV batches and route each to valid/ or invalid/.
+
+    \b
+    Files are named {customer}_{yyyyMMdd}_{HHmm}_{type}.csv (configurable in
+    the spec); the batch is {customer}_{yyyyMMdd}_{HHmm}.  A batch is checked
+    once every required type is present, then moved as a whole to
+    OUTPUT/valid/BATCH/attempt-N/ or OUTPUT/invalid/BATCH/attempt-N/ with
+    _report.json and _report.txt.  Files are copied, verified (size and
+    SHA-256) and only then deleted, so an interrupted run loses nothing and
+    the next run finishes the move.  Incomplete batches, late files and
+    files that match no pattern stay in the inbound folder.
+
+    \b
+    Exit codes: 0 the run worked (whatever the verdicts), 1 a file could not
+    be routed, 2 usage error, 3 --fail-on-invalid and a batch is invalid.
+
+    Example: sdpipe run batch-validation --input data/drop/inbound --stale-after 2d --json
+    """
+    try:
+        stale_seconds = parse_duration(stale_after) if stale_after is not None else None
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc), param_hint="--stale-after") from exc
+    options = BatchValidationOptions(
+        inbound=inbound,
+        output=output,
+        spec=spec,
+        dry_run=dry_run,
+        stale_after=stale_seconds,
+        fail_on_invalid=fail_on_invalid,
+        max_errors_per_file=max_errors_per_file,
+        storage_options=parse_storage_options(storage_option),
+    )
+    report = run(options, cluster_from(scheduler, quiet))
+    return emit_report(report, as_json, quiet)
