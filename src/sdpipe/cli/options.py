@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 import sys
 from typing import Any, Callable
 
 import click
 
-from sdpipe.cluster import ClusterConfig
+from sdpipe.cluster import DEFAULT_CONNECT_TIMEOUT, ClusterConfig, resolve_cluster
 from sdpipe.pipeline import RunReport
 
 
@@ -38,10 +39,40 @@ def common_options(command: Callable) -> Callable:
         click.option(
             "--scheduler",
             default=None,
-            envvar="SDPIPE_SCHEDULER",
             metavar="NAME|ADDRESS",
-            help="Dask scheduler: threads (default), processes, synchronous, "
-            "or tcp://HOST:PORT of a running distributed scheduler. [env: SDPIPE_SCHEDULER]",
+            help="Where tasks run: threads (default), processes, synchronous, local-cluster "
+            "(worker processes on this machine), or the address of a running distributed "
+            "scheduler such as tcp://HOST:8786. [env: SDPIPE_SCHEDULER, DASK_SCHEDULER_ADDRESS]",
+        ),
+        click.option(
+            "--workers",
+            type=click.IntRange(min=1),
+            default=None,
+            help="Start a LocalCluster of this many worker processes on this machine. "
+            "[default: as Dask splits the cores] [env: SDPIPE_WORKERS]",
+        ),
+        click.option(
+            "--threads-per-worker",
+            type=click.IntRange(min=1),
+            default=None,
+            help="Threads in each LocalCluster worker process; implies a LocalCluster. "
+            "[env: SDPIPE_THREADS_PER_WORKER]",
+        ),
+        click.option(
+            "--memory-limit",
+            default=None,
+            metavar="SIZE",
+            help="Memory of each LocalCluster worker, e.g. 4GiB, or 0.25 of the machine's memory; "
+            "implies a LocalCluster. The workers never get more in total than the machine has. "
+            "[default: auto, an even share] [env: SDPIPE_MEMORY_LIMIT]",
+        ),
+        click.option(
+            "--connect-timeout",
+            type=click.FloatRange(min=0, min_open=True),
+            default=None,
+            metavar="SECONDS",
+            help=f"How long to try to reach a running scheduler before failing. "
+            f"[default: {DEFAULT_CONNECT_TIMEOUT:g}] [env: SDPIPE_CONNECT_TIMEOUT]",
         ),
         click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout and nothing else there."),
         click.option("--quiet", "-q", is_flag=True, help="Print no summary and no progress; errors still go to stderr."),
@@ -56,12 +87,32 @@ def configure_logging(quiet: bool, debug: bool) -> None:
     """Send log records to stderr: WARNING by default, ERROR with --quiet, DEBUG with --debug."""
     level = logging.DEBUG if debug else logging.ERROR if quiet else logging.WARNING
     logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s", force=True)
+    # distributed sets its logger to INFO from Dask's config when imported, and those records
+    # would pass the root handler whatever its level; set the config before that import.
+    import dask
+
+    dask.config.set({"logging.distributed": logging.getLevelName(level).lower()})
+    logging.getLogger("distributed").setLevel(level)
 
 
-def cluster_from(scheduler: str | None, quiet: bool, **extra: Any) -> ClusterConfig:
-    """Build the cluster configuration; progress shows only on a terminal and without --quiet."""
+CLUSTER_FLAGS = ("workers", "threads_per_worker", "memory_limit", "connect_timeout")
+CLUSTER_FLAGS_KEY = "sdpipe.cluster_flags"
+
+
+def cluster_from(scheduler: str | None, quiet: bool, *, job: dict[str, Any] | None = None, **flags: Any) -> ClusterConfig:
+    """Resolve the cluster configuration: flag > SDPIPE_*/DASK_* environment variable > job file > default.
+
+    ``flags`` are the values of --workers, --threads-per-worker,
+    --memory-limit and --connect-timeout; a command that does not take
+    them as arguments gets them from the click context.  ``job`` is the job
+    file's cluster table.  Progress shows only on a terminal and without
+    --quiet; the dashboard link is printed unless --quiet.
+    """
+    context = click.get_current_context(silent=True)
+    stashed = context.meta.get(CLUSTER_FLAGS_KEY, {}) if context is not None else {}
+    values = {name: flags.get(name, stashed.get(name)) for name in CLUSTER_FLAGS}
     progress = not quiet and sys.stderr.isatty()
-    return ClusterConfig(scheduler=scheduler, progress=progress, **extra)
+    return resolve_cluster({"scheduler": scheduler, **values}, job=job, progress=progress, print_dashboard_link=not quiet)
 
 
 def emit_report(report: RunReport, as_json: bool, quiet: bool) -> int:
@@ -81,11 +132,24 @@ def emit_report(report: RunReport, as_json: bool, quiet: bool) -> int:
 
 
 def pipeline_command(func: Callable) -> Callable:
-    """Wrap a command body so that logging is set up first and its exit code is returned."""
+    """Wrap a command body so that logging is set up first and its exit code is returned.
+
+    Cluster flags that the body does not take as arguments are kept in the
+    click context, where :func:`cluster_from` finds them.
+    """
+    accepted = inspect.signature(func).parameters
+    takes_all = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> int:
         configure_logging(kwargs.get("quiet", False), kwargs.get("debug", False))
+        context = click.get_current_context(silent=True)
+        if context is not None:
+            context.meta[CLUSTER_FLAGS_KEY] = {name: kwargs.get(name) for name in CLUSTER_FLAGS}
+        if not takes_all:
+            for name in CLUSTER_FLAGS:
+                if name not in accepted:
+                    kwargs.pop(name, None)
         return func(*args, **kwargs)
 
     return wrapper

@@ -76,7 +76,8 @@ from sdpipe.pipelines.taxi_speed.run import COMPAT_CHOICES, DEFAULT_OUTPUT, SAMP
 @common_options
 @pipeline_command
 def command(inputs, output, group_by, start, end, max_hours, max_mph, taxi_type, compat, rejected_output,
-            blocksize, storage_option, scheduler, as_json, quiet, debug) -> int:
+            blocksize, storage_option, scheduler, workers, threads_per_worker, memory_limit, connect_timeout,
+            as_json, quiet, debug) -> int:
     """Average speed of NYC taxi trips per pickup date, with every rejected trip counted.
 
     \b
@@ -114,7 +115,11 @@ def command(inputs, output, group_by, start, end, max_hours, max_mph, taxi_type,
         storage_options=parse_storage_options(storage_option),
         blocksize=blocksize,
     )
-    report = run(options, cluster_from(scheduler, quiet))
+    cluster = cluster_from(
+        scheduler, quiet, workers=workers, threads_per_worker=threads_per_worker,
+        memory_limit=memory_limit, connect_timeout=connect_timeout,
+    )
+    report = run(options, cluster)
     return emit_report(report, as_json, quiet)
 
 
