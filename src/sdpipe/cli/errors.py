@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import traceback
 
 import click
 
 from sdpipe.errors import EXIT_FAILURE, EXIT_USAGE, SdpipeError
+from sdpipe.runlog import json_line, json_logs, set_log_format
 
 logger = logging.getLogger(__name__)
 
@@ -21,6 +23,7 @@ def run_with_exit_codes(command: click.Command, argv: list[str] | None) -> int:
     """
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
+    set_log_format(_requested_log_format(args))
     try:
         result = command.main(args=args, prog_name="sdpipe", standalone_mode=False)
     except click.exceptions.Exit as exc:
@@ -37,12 +40,27 @@ def run_with_exit_codes(command: click.Command, argv: list[str] | None) -> int:
     except SdpipeError as exc:
         if debug:
             traceback.print_exc()
-        click.echo(f"Error: {exc}", err=True)
+        _echo_error(f"Error: {exc}")
         return exc.exit_code
     except Exception as exc:  # noqa: BLE001 - the CLI's last line of defence
         if debug:
             traceback.print_exc()
-        click.echo(f"Error: {type(exc).__name__}: {exc}", err=True)
-        click.echo("Run again with --debug for the traceback.", err=True)
+        _echo_error(f"Error: {type(exc).__name__}: {exc}")
+        _echo_error("Run again with --debug for the traceback.")
         return EXIT_FAILURE
     return result if isinstance(result, int) else 0
+
+
+def _requested_log_format(args: list[str]) -> str:
+    """Return the --log-format of the arguments, so that errors before the command runs use it too."""
+    for index, arg in enumerate(args):
+        if arg == "--log-format" and index + 1 < len(args):
+            return args[index + 1]
+        if arg.startswith("--log-format="):
+            return arg.split("=", 1)[1]
+    return os.environ.get("SDPIPE_LOG_FORMAT", "text")
+
+
+def _echo_error(line: str) -> None:
+    """Print one error line on stderr, as a JSON log line under ``--log-format json``."""
+    click.echo(json_line("ERROR", line) if json_logs() else line, err=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 
 import click
@@ -9,6 +10,8 @@ import click
 from sdpipe import __version__
 from sdpipe.cli.errors import run_with_exit_codes
 from sdpipe.cli.generate import generate
+from sdpipe.errors import ConfigError
+from sdpipe.jobs import check_job, format_problems, is_job_file, job_command, load_job
 from sdpipe.registry import available_pipelines, get_pipeline
 
 
@@ -19,6 +22,8 @@ class PipelineGroup(click.Group):
         return list(available_pipelines())
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if is_job_file(cmd_name) and cmd_name not in available_pipelines():
+            return job_command(load_job(cmd_name))
         if cmd_name not in available_pipelines():
             return None
         return get_pipeline(cmd_name).make_command()
@@ -49,10 +54,39 @@ def list_pipelines() -> None:
 
 @cli.group(cls=PipelineGroup)
 def run() -> None:
-    """Run a pipeline by name.
+    """Run a pipeline by name, or the job that a job file describes.
 
+    Options given after a job file override the file's values.
+
+    \b
     Example: sdpipe run taxi-speed --input 'data/*.csv' --json
+    Example: sdpipe run pipelines/taxi-speed.toml --group-by weekday
     """
+
+
+@cli.command()
+@click.argument("job_files", metavar="JOB_FILE...", nargs=-1, required=True)
+@click.option("--quiet", "-q", is_flag=True, help="Print only the mistakes.")
+def check(job_files: tuple[str, ...], quiet: bool) -> None:
+    """Check job files without running them, and list every mistake with its key.
+
+    Nothing is read from the inputs and no cluster is contacted, so a job
+    file that points at remote storage or a remote scheduler checks offline.
+    Environment variables that the file references must be set.
+
+    Example: sdpipe check pipelines/*.toml
+    """
+    failed = 0
+    for path in job_files:
+        job, problems = check_job(path)
+        if problems:
+            failed += 1
+            click.echo(format_problems(path, problems), err=True)
+        elif not quiet and job is not None:
+            click.echo(f"{path}: valid {job.pipeline} job")
+            click.echo("  " + shlex.join(job.command_line()))
+    if failed:
+        raise ConfigError(f"{failed} of {len(job_files)} job file{'s' if len(job_files) != 1 else ''} invalid")
 
 
 cli.add_command(generate)
