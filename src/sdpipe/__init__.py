@@ -17,6 +17,8 @@ __version__ = "0.1.0"
 _LAZY_API = {
     "batch_validation": "sdpipe.pipelines.batch_validation.api",
     "run_batch_validation": "sdpipe.pipelines.batch_validation.api",
+    "message_timing": "sdpipe.pipelines.message_timing.api",
+    "run_message_timing": "sdpipe.pipelines.message_timing.api",
     "taxi_speed": "sdpipe.pipelines.taxi_speed.api",
     "run_taxi_speed": "sdpipe.pipelines.taxi_speed.api",
 }
