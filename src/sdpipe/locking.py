@@ -33,6 +33,7 @@ from typing import Any
 
 from sdpipe.errors import LockHeldError, StorageError
 from sdpipe.io.files import filesystem_for
+from sdpipe.runlog import current_run_id
 
 logger = logging.getLogger(__name__)
 
@@ -107,7 +108,7 @@ class OutputLock:
         self.output = output
         self.url = lock_url(output)
         self.fs, self.path = filesystem_for(self.url, storage_options)
-        self.run_id = run_id or uuid.uuid4().hex[:12]
+        self.run_id = run_id or current_run_id() or uuid.uuid4().hex[:12]
         self.stale_after = stale_after
         self.heartbeat = heartbeat
         self.info: LockInfo | None = None

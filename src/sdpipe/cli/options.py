@@ -11,7 +11,12 @@ from typing import Any, Callable
 import click
 
 from sdpipe.cluster import DEFAULT_CONNECT_TIMEOUT, ClusterConfig, resolve_cluster
+from sdpipe.jobs import JOB_CLUSTER_KEY
+from sdpipe.locking import output_lock
 from sdpipe.pipeline import RunReport
+from sdpipe.runlog import JsonFormatter, RunIdFilter, json_logs, new_run_id, set_log_format
+
+LOG_FORMATS = ("text", "json")
 
 
 def parse_storage_options(values: tuple[str, ...]) -> dict[str, Any]:
@@ -77,16 +82,36 @@ def common_options(command: Callable) -> Callable:
         click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout and nothing else there."),
         click.option("--quiet", "-q", is_flag=True, help="Print no summary and no progress; errors still go to stderr."),
         click.option("--debug", is_flag=True, help="Log at DEBUG level and show tracebacks of errors."),
+        click.option(
+            "--log-format",
+            type=click.Choice(LOG_FORMATS),
+            default="text",
+            show_default=True,
+            envvar="SDPIPE_LOG_FORMAT",
+            help="Log lines on stderr as readable text, or as one JSON object per line with the run id, "
+            "for log collectors. [env: SDPIPE_LOG_FORMAT]",
+        ),
     ]
     for decorator in reversed(decorators):
         command = decorator(command)
     return command
 
 
-def configure_logging(quiet: bool, debug: bool) -> None:
-    """Send log records to stderr: WARNING by default, ERROR with --quiet, DEBUG with --debug."""
+def configure_logging(quiet: bool, debug: bool, log_format: str = "text") -> None:
+    """Send log records to stderr: WARNING by default, ERROR with --quiet, DEBUG with --debug.
+
+    ``log_format="json"`` writes each record as one JSON object on one line,
+    with the run id (see :mod:`sdpipe.runlog`).
+    """
     level = logging.DEBUG if debug else logging.ERROR if quiet else logging.WARNING
-    logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s", force=True)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RunIdFilter())
+    if log_format == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler], force=True)
+    set_log_format(log_format)
     # distributed sets its logger to INFO from Dask's config when imported, and those records
     # would pass the root handler whatever its level; set the config before that import.
     import dask
@@ -110,6 +135,8 @@ def cluster_from(scheduler: str | None, quiet: bool, *, job: dict[str, Any] | No
     """
     context = click.get_current_context(silent=True)
     stashed = context.meta.get(CLUSTER_FLAGS_KEY, {}) if context is not None else {}
+    if job is None and context is not None:
+        job = context.meta.get(JOB_CLUSTER_KEY)
     values = {name: flags.get(name, stashed.get(name)) for name in CLUSTER_FLAGS}
     progress = not quiet and sys.stderr.isatty()
     return resolve_cluster({"scheduler": scheduler, **values}, job=job, progress=progress, print_dashboard_link=not quiet)
@@ -127,6 +154,9 @@ def emit_report(report: RunReport, as_json: bool, quiet: bool) -> int:
         lines = list(report.summary)
         if report.output:
             lines.append(f"  output: {report.output}")
+        if as_json and json_logs():
+            # stderr carries JSON lines only; the summary's content is in the JSON document.
+            return report.exit_code
         click.echo("\n".join(lines), err=as_json)
     return report.exit_code
 
@@ -142,7 +172,10 @@ def pipeline_command(func: Callable) -> Callable:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> int:
-        configure_logging(kwargs.get("quiet", False), kwargs.get("debug", False))
+        new_run_id()
+        configure_logging(kwargs.get("quiet", False), kwargs.get("debug", False), kwargs.get("log_format", "text"))
+        if "log_format" not in accepted and not takes_all:
+            kwargs.pop("log_format", None)
         context = click.get_current_context(silent=True)
         if context is not None:
             context.meta[CLUSTER_FLAGS_KEY] = {name: kwargs.get(name) for name in CLUSTER_FLAGS}
@@ -150,6 +183,8 @@ def pipeline_command(func: Callable) -> Callable:
             for name in CLUSTER_FLAGS:
                 if name not in accepted:
                     kwargs.pop(name, None)
-        return func(*args, **kwargs)
+        # One run at a time per output: a second run exits 75 (LockHeldError) before reading anything.
+        with output_lock(kwargs.get("output"), parse_storage_options(kwargs.get("storage_option") or ())):
+            return func(*args, **kwargs)
 
     return wrapper
