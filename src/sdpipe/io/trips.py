@@ -5,8 +5,10 @@ any name the TLC or common extracts have used, reads only those columns (and
 ``color`` where present) with declared types, and returns them as an Arrow
 table of ``pickup`` and ``dropoff`` (``timestamp[us]``, naive local time),
 ``distance`` (``float64``, miles) and optionally ``color``.  A value that
-cannot be read becomes null, which the job counts as unparseable; a row with
-fewer fields than the header (a row cut short) is counted the same way.
+cannot be read becomes null, which the job counts as unparseable.  A row with
+fewer fields than the header (a row cut short) is returned apart, as text,
+and counted the same way.  A row with more fields than the header (2016 files
+end every row with two empty fields) is read from its first fields.
 
 NOTE: CSV files are split into byte ranges at line ends, so a quoted value
 that contains a newline would be split wrongly.  TLC trip files never quote
@@ -18,6 +20,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +31,7 @@ import pyarrow.parquet as pq
 
 from sdpipe.errors import InputError
 from sdpipe.io.files import InputFile, filesystem_for
+from sdpipe.io.trip_values import ISO_LABEL, parse_numbers, parse_timestamps
 
 logger = logging.getLogger(__name__)
 
@@ -50,20 +54,7 @@ COLUMN_NAMES: dict[str, tuple[str, ...]] = {
     "distance": ("trip_distance", "distance"),
 }
 OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {"color": ("color", "taxi_color", "taxi_type")}
-
-# Timestamp layouts tried, in order, on values that are not ISO 8601.
-TIMESTAMP_FORMATS = (
-    "%Y-%m-%d %H:%M:%S",
-    "%Y-%m-%d %H:%M",
-    "%Y-%m-%dT%H:%M:%S",
-    "%m/%d/%Y %I:%M:%S %p",
-    "%m/%d/%Y %I:%M %p",
-    "%m/%d/%Y %H:%M:%S",
-    "%m/%d/%Y %H:%M",
-    "%Y %b %d %I:%M:%S %p",
-    "%Y %b %d %H:%M:%S",
-)
-ISO_FORMAT = "ISO 8601"
+TIME_COLUMNS = ("pickup", "dropoff")
 
 PARQUET_SUFFIXES = (".parquet", ".parq", ".pq")
 HEAD_BYTES = 64 * 1024
@@ -83,9 +74,11 @@ class TripLayout:
     """How one trip file is laid out, found once by :func:`inspect_file`.
 
     ``columns`` maps the job's column names (pickup, dropoff, distance and
-    optionally color) to the file's own names; for CSV, ``field_names`` are
-    the names given to every field of a data row, which can outnumber the
-    header's names (2016 files have two empty fields at the end of each row).
+    optionally color) to the file's own names.  For CSV, ``field_names``
+    name every field of a typical data row, which can outnumber the
+    ``header_width`` names of the header (2016 files have two empty fields at
+    the end of each row).  ``timestamp_storage`` names how parquet stores
+    each time column, e.g. ``INT96``.
     """
 
     file: InputFile
@@ -95,6 +88,8 @@ class TripLayout:
     field_names: tuple[str, ...] = ()
     compression: str | None = None
     note: str | None = None
+    header_width: int = 0
+    timestamp_storage: dict[str, str] = field(default_factory=dict)
 
     def describe(self) -> dict[str, Any]:
         entry = self.file.describe()
@@ -117,12 +112,16 @@ class Partition:
 
 @dataclass
 class PartitionData:
-    """What the reader got from one partition."""
+    """What the reader got from one partition.
+
+    ``short_rows`` holds the text of rows with fewer fields than the header;
+    ``timestamp_formats`` counts, per time column, the values read in each
+    layout (see :mod:`sdpipe.io.trip_values` for the labels).
+    """
 
     table: pa.Table
     short_rows: list[str] = field(default_factory=list)
-    timestamp_formats: dict[str, int] = field(default_factory=dict)
-    row_offset: int = 0
+    timestamp_formats: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 def normalise_name(name: str) -> str:
@@ -155,36 +154,60 @@ def match_columns(names: list[str], url: str) -> dict[str, str]:
 
 
 def describe_header(names: list[str], spaced: bool = False) -> str:
-    """Name the TLC header version that a list of column names belongs to."""
+    """Name the TLC header version that a list of column names belongs to.
+
+    TLC yellow headers: 2009 (``Trip_Pickup_DateTime``, ``Start_Lon``),
+    2010-2014 (``pickup_datetime``, longitude/latitude; spaces after the
+    commas in 2014), 2015 to 2016-06 (``tpep_*``, longitude/latitude),
+    2016-07 to 2018 (``tpep_*``, ``PULocationID``/``DOLocationID``) and 2019
+    on (the same plus ``congestion_surcharge``).  Third-party extracts rename
+    columns; they are named for what they contain.
+    """
     normal = {normalise_name(n) for n in names}
+    lonlat = "pickup_longitude" in normal
+    zones = "pulocationid" in normal
+    congestion = "congestion_surcharge" in normal
+
     if "trip_pickup_datetime" in normal:
-        parts = ["2009 (Trip_Pickup_DateTime, Start_Lon/Start_Lat)"]
+        label = "2009 header (Trip_Pickup_DateTime, Start_Lon/Start_Lat)"
     elif "tpep_pickup_datetime" in normal or "lpep_pickup_datetime" in normal:
-        if "pickup_longitude" in normal:
-            parts = ["2015-2016H1 (tpep_*, longitude/latitude)"]
+        prefix = "tpep_*" if "tpep_pickup_datetime" in normal else "lpep_* (green taxi)"
+        if lonlat:
+            label = f"2015 to 2016-06 header ({prefix}, pickup_longitude/pickup_latitude)"
+        elif zones and congestion:
+            label = f"2019+ header ({prefix}, PULocationID/DOLocationID, congestion_surcharge)"
+        elif zones:
+            label = f"2016-07 to 2018 header ({prefix}, PULocationID/DOLocationID)"
         else:
-            parts = ["2016H2+ (tpep_*, PULocationID/DOLocationID)"]
-        if "ratecodeid" in normal:
-            spelled = [n.strip() for n in names if normalise_name(n) == "ratecodeid"][0]
-            parts.append(spelled)
+            label = f"TLC header ({prefix}, no location columns)"
     elif "pickup_datetime" in normal:
         if "pickup_location_id" in normal:
-            parts = ["snake_case extract (pickup_datetime, pickup_location_id)"]
+            label = "snake_case extract (pickup_datetime, pickup_location_id)"
+        elif zones:
+            label = "extract of a 2016-07+ file with renamed times (pickup_datetime, PULocationID/DOLocationID)"
+        elif lonlat:
+            label = "2010-2014 header (pickup_datetime, pickup_longitude/pickup_latitude)"
         else:
-            parts = ["2010-2014 (pickup_datetime, longitude/latitude)"]
+            label = "pickup_datetime header (no location columns)"
     elif "pickup" in normal:
-        parts = ["friendly names (pickup, dropoff, distance)"]
+        label = "friendly names (pickup, dropoff, distance)"
     else:
-        parts = ["unknown layout"]
-    if "congestion_surcharge" in normal:
-        parts.append("congestion_surcharge")
-    if "airport_fee" in normal:
-        parts.append("airport_fee")
+        label = "unknown layout"
+
+    details = []
+    spelled = [n.strip() for n in names if normalise_name(n) == "ratecodeid"]
+    if spelled:
+        details.append(spelled[0])
+    if congestion and "congestion_surcharge" not in label:
+        details.append("congestion_surcharge")
+    spelled = [n.strip() for n in names if normalise_name(n) == "airport_fee"]
+    if spelled:
+        details.append(spelled[0])
     if "color" in normal:
-        parts.append("color")
+        details.append("color column")
     if spaced:
-        parts.append("spaces after commas")
-    return ", ".join(parts)
+        details.append("spaces after commas (as in 2014)")
+    return ", ".join([label, *details])
 
 
 def inspect_file(file: InputFile, storage_options: dict[str, Any] | None = None) -> TripLayout:
@@ -196,7 +219,7 @@ def inspect_file(file: InputFile, storage_options: dict[str, Any] | None = None)
         with fs.open(path, "rb") as handle:
             magic = handle.read(4)
     except OSError as exc:
-        raise InputError(f"{file.url}: cannot open the file ({exc}); check that it is readable") from exc
+        raise InputError(f"{file.url}: cannot open the file ({exc}); check that it exists and is readable") from exc
 
     if lowered.endswith(PARQUET_SUFFIXES) or magic == b"PAR1":
         return _inspect_parquet(file, fs, path)
@@ -213,26 +236,42 @@ def _compression(lowered_url: str) -> str | None:
 def _inspect_parquet(file: InputFile, fs, path: str) -> TripLayout:
     try:
         with fs.open(path, "rb") as handle:
-            schema = pq.ParquetFile(handle).schema_arrow
+            parquet = pq.ParquetFile(handle)
+            schema = parquet.schema_arrow
+            physical = {parquet.schema.column(i).name: parquet.schema.column(i).physical_type
+                        for i in range(len(parquet.schema))}
+            rows = parquet.metadata.num_rows
     except (pa.ArrowInvalid, OSError) as exc:
-        raise InputError(f"{file.url}: not a readable parquet file ({exc})") from exc
+        raise InputError(f"{file.url}: not a readable parquet file ({exc}); check that it is complete") from exc
+
     names = list(schema.names)
     columns = match_columns(names, file.url)
-    return TripLayout(file, "parquet", describe_header(names), columns, tuple(names))
+    storage = {}
+    for key in TIME_COLUMNS:
+        kind = schema.field(columns[key]).type
+        if physical.get(columns[key]) == "INT96":
+            storage[key] = "parquet INT96"
+        elif pa.types.is_timestamp(kind):
+            storage[key] = f"parquet timestamp[{kind.unit}]" + (f" tz={kind.tz}" if kind.tz else "")
+        else:
+            storage[key] = f"parquet {kind}"
+    note = "parquet file with no rows" if rows == 0 else None
+    return TripLayout(file, "parquet", describe_header(names), columns, tuple(names), note=note,
+                      timestamp_storage=storage)
 
 
 def _inspect_csv(file: InputFile, fs, path: str, compression: str | None) -> TripLayout:
     try:
         with fs.open(path, "rb", compression=compression) as handle:
             head = handle.read(HEAD_BYTES)
-    except OSError as exc:
-        raise InputError(f"{file.url}: cannot read the file ({exc})") from exc
+    except (OSError, EOFError) as exc:
+        raise InputError(f"{file.url}: cannot read the file ({exc}); check that it is readable") from exc
 
     if not head.strip():
         return TripLayout(file, "csv", "empty file", {}, (), compression, note="empty file: no header, no rows")
     if b"\x00" in head[:4096]:
         raise InputError(
-            f"{file.url}: the file holds NUL bytes, so it is not a text CSV file "
+            f"{file.url}: the file contains NUL bytes, so it is not a text CSV file "
             "(UTF-16 or binary?); convert it to UTF-8 CSV or parquet"
         )
 
@@ -243,18 +282,22 @@ def _inspect_csv(file: InputFile, fs, path: str, compression: str | None) -> Tri
     header = next(csv.reader([lines[0]]))
     columns = match_columns(header, file.url)
 
+    # Name the fields of the most common row width, which can exceed the header's.
     data_lines = [line for line in lines[1:200] if line.strip()]
-    widths = [len(row) for row in csv.reader(data_lines)]
-    width = max([len(header), *widths])
-    field_names = list(header) + [f"_extra_{i}" for i in range(len(header), width)]
-    field_names = _unique_names(field_names)
+    widths = Counter(len(row) for row in csv.reader(data_lines) if len(row) >= len(header))
+    width = widths.most_common(1)[0][0] if widths else len(header)
+    field_names = _field_names(header, width)
     columns = {key: field_names[header.index(name)] for key, name in columns.items()}
 
     spaced = any(name.startswith(" ") for name in header[1:])
-    return TripLayout(file, "csv", describe_header(header, spaced), columns, tuple(field_names), compression)
+    note = "header only, no rows" if not data_lines else None
+    return TripLayout(file, "csv", describe_header(header, spaced), columns, tuple(field_names), compression,
+                      note=note, header_width=len(header))
 
 
-def _unique_names(names: list[str]) -> list[str]:
+def _field_names(header: list[str] | tuple[str, ...], width: int) -> list[str]:
+    """Return unique names for ``width`` fields: the header's, then ``_extra_N``."""
+    names = list(header[:width]) + [f"_extra_{i}" for i in range(len(header), width)]
     seen: dict[str, int] = {}
     unique = []
     for i, name in enumerate(names):
@@ -321,8 +364,29 @@ def _read_parquet(partition: Partition, storage_options) -> PartitionData:
             table = parquet.read_row_groups(list(partition.row_groups or ()), columns=wanted)
     except (pa.ArrowInvalid, OSError) as exc:
         raise InputError(f"{layout.file.url}: reading row groups {partition.row_groups} failed: {exc}") from exc
+
     columns = {key: table.column(name) for key, name in layout.columns.items()}
-    return _normalise(columns, layout)
+    out: dict[str, pa.Array | pa.ChunkedArray] = {}
+    formats: dict[str, dict[str, int]] = {}
+    for key in TIME_COLUMNS:
+        out[key], formats[key] = _parquet_timestamps(columns[key], layout.timestamp_storage.get(key, ""))
+    out["distance"] = parse_numbers(columns["distance"])
+    if "color" in columns:
+        out["color"] = columns["color"].cast(pa.string())
+    return PartitionData(table=_assemble(out), timestamp_formats=formats)
+
+
+def _parquet_timestamps(values: pa.ChunkedArray, storage: str) -> tuple[pa.Array | pa.ChunkedArray, dict[str, int]]:
+    """Return parquet time values as naive ``timestamp[us]`` and their count by storage kind."""
+    kind = values.type
+    if pa.types.is_timestamp(kind):
+        if kind.tz is not None:
+            values = pc.local_timestamp(values)  # wall-clock time in the column's own zone
+        converted = values.cast(pa.timestamp("us"), safe=False)
+        return converted, {storage: len(values) - values.null_count}
+    if pa.types.is_date(kind):
+        return values.cast(pa.timestamp("us")), {storage: len(values) - values.null_count}
+    return parse_timestamps(values)
 
 
 def _read_csv(partition: Partition, storage_options) -> PartitionData:
@@ -335,22 +399,36 @@ def _read_csv(partition: Partition, storage_options) -> PartitionData:
         else:
             with fs.open(path, "rb") as handle:
                 data = _read_block(handle, partition.offset, partition.length)
-    except OSError as exc:
+    except (OSError, EOFError) as exc:
         raise InputError(f"{layout.file.url}: reading bytes at offset {partition.offset} failed: {exc}") from exc
 
     first = partition.offset == 0
     if first and data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
-    wanted = list(dict.fromkeys(layout.columns.values()))
+    return _parse_csv(data, layout, list(layout.field_names), skip_rows=1 if first else 0)
+
+
+def _parse_csv(data: bytes, layout: TripLayout, names: list[str], skip_rows: int, regroup: bool = True) -> PartitionData:
+    """Parse CSV bytes whose rows have ``len(names)`` fields; rows of other widths are handled apart.
+
+    Rows with fewer fields than the header become ``short_rows``.  Rows with
+    at least the header's fields but another width are parsed again, grouped
+    by width, so that each keeps its first fields.
+    """
     short_rows: list[str] = []
+    other_widths: dict[int, list[str]] = {}
 
     def on_invalid_row(row) -> str:
-        short_rows.append(row.text)
+        if regroup and row.actual_columns >= layout.header_width:
+            other_widths.setdefault(row.actual_columns, []).append(row.text)
+        else:
+            short_rows.append(row.text)
         return "skip"
 
-    read_options = pa_csv.ReadOptions(column_names=list(layout.field_names), skip_rows=1 if first else 0)
+    read_options = pa_csv.ReadOptions(column_names=names, skip_rows=skip_rows)
     parse_options = pa_csv.ParseOptions(invalid_row_handler=on_invalid_row)
-    typed = {layout.columns["pickup"]: pa.timestamp("us"), layout.columns["dropoff"]: pa.timestamp("us")}
+    wanted = list(dict.fromkeys(layout.columns.values()))
+    typed = {layout.columns[key]: pa.timestamp("us") for key in TIME_COLUMNS}
     typed[layout.columns["distance"]] = pa.float64()
     if "color" in layout.columns:
         typed[layout.columns["color"]] = pa.string()
@@ -365,10 +443,12 @@ def _read_csv(partition: Partition, storage_options) -> PartitionData:
             ),
         )
         columns = {key: table.column(name) for key, name in layout.columns.items()}
-        result = PartitionData(table=_assemble(columns, layout), timestamp_formats={ISO_FORMAT: table.num_rows})
+        formats = {key: _count(ISO_LABEL, len(columns[key]) - columns[key].null_count) for key in TIME_COLUMNS}
+        result = PartitionData(table=_assemble(columns), timestamp_formats=formats)
     except pa.ArrowInvalid:
-        # Some value is not ISO 8601 or not a plain number: read text and parse value by value.
+        # Some value is not ISO 8601 or not a plain number: read text and parse it layout by layout.
         short_rows.clear()
+        other_widths.clear()
         as_text = {name: pa.string() for name in wanted}
         table = pa_csv.read_csv(
             io.BytesIO(data),
@@ -379,9 +459,29 @@ def _read_csv(partition: Partition, storage_options) -> PartitionData:
             ),
         )
         columns = {key: table.column(name) for key, name in layout.columns.items()}
-        result = _normalise(columns, layout)
+        result = _normalise(columns)
+
     result.short_rows = short_rows
+    for width, rows in sorted(other_widths.items()):
+        extra = _parse_csv("\n".join(rows).encode("utf-8"), layout, _field_names(names, width), 0, regroup=False)
+        result = _concat(result, extra)
     return result
+
+
+def _count(label: str, count: int) -> dict[str, int]:
+    return {label: count} if count else {}
+
+
+def _concat(first: PartitionData, second: PartitionData) -> PartitionData:
+    formats = {key: dict(first.timestamp_formats.get(key, {})) for key in TIME_COLUMNS}
+    for key, counts in second.timestamp_formats.items():
+        for label, count in counts.items():
+            formats[key][label] = formats[key].get(label, 0) + count
+    return PartitionData(
+        table=pa.concat_tables([first.table, second.table]),
+        short_rows=first.short_rows + second.short_rows,
+        timestamp_formats=formats,
+    )
 
 
 def _read_block(handle, offset: int, length: int) -> bytes:
@@ -397,53 +497,18 @@ def _read_block(handle, offset: int, length: int) -> bytes:
     return data
 
 
-def _normalise(columns: dict[str, pa.ChunkedArray], layout: TripLayout) -> PartitionData:
-    formats: dict[str, int] = {}
-    out = {}
-    for key in ("pickup", "dropoff"):
-        out[key] = _to_timestamp(columns[key], formats)
-    out["distance"] = _to_float(columns["distance"])
+def _normalise(columns: dict[str, pa.ChunkedArray]) -> PartitionData:
+    """Parse text columns into the trip table's types."""
+    out: dict[str, pa.Array | pa.ChunkedArray] = {}
+    formats: dict[str, dict[str, int]] = {}
+    for key in TIME_COLUMNS:
+        out[key], formats[key] = parse_timestamps(columns[key])
+    out["distance"] = parse_numbers(columns["distance"])
     if "color" in columns:
         out["color"] = columns["color"].cast(pa.string())
-    # Both timestamp columns were counted; report rows, not values.
-    formats = {name: count // 2 for name, count in formats.items()}
-    return PartitionData(table=_assemble(out, layout), timestamp_formats=formats)
+    return PartitionData(table=_assemble(out), timestamp_formats=formats)
 
 
-def _assemble(columns: dict[str, pa.ChunkedArray], layout: TripLayout) -> pa.Table:
+def _assemble(columns: dict[str, Any]) -> pa.Table:
     names = ["pickup", "dropoff", "distance"] + (["color"] if "color" in columns else [])
     return pa.table({name: columns[name] for name in names})
-
-
-def _to_timestamp(values: pa.ChunkedArray, formats: dict[str, int]) -> pa.ChunkedArray:
-    kind = values.type
-    if pa.types.is_timestamp(kind):
-        formats[f"parquet timestamp[{kind.unit}]"] = formats.get(f"parquet timestamp[{kind.unit}]", 0) + len(values)
-        if kind.tz is not None:
-            values = pc.local_timestamp(values)
-        return values.cast(pa.timestamp("us"), safe=False)
-    if pa.types.is_date(kind):
-        return values.cast(pa.timestamp("us"))
-
-    text = pc.utf8_trim_whitespace(values.cast(pa.string()))
-    result = pa.nulls(len(text), pa.timestamp("us"))
-    result = pa.chunked_array([result])
-    for layout in TIMESTAMP_FORMATS:
-        remaining = pc.and_(pc.is_null(result), pc.is_valid(text))
-        if not pc.any(remaining).as_py():
-            break
-        parsed = pc.strptime(text, format=layout, unit="us", error_is_null=True)
-        newly = pc.sum(pc.and_(remaining, pc.is_valid(parsed))).as_py() or 0
-        if newly:
-            formats[layout] = formats.get(layout, 0) + newly
-            result = pc.coalesce(result, parsed)
-    return result
-
-
-def _to_float(values: pa.ChunkedArray) -> pa.ChunkedArray:
-    if pa.types.is_floating(values.type) or pa.types.is_integer(values.type) or pa.types.is_decimal(values.type):
-        return values.cast(pa.float64())
-    text = pc.utf8_trim_whitespace(values.cast(pa.string()))
-    numeric = pc.match_substring_regex(text, r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
-    cleaned = pc.if_else(numeric, text, pa.scalar(None, pa.string()))
-    return cleaned.cast(pa.float64())

@@ -51,21 +51,26 @@ class SpeedParams:
 
 @dataclass
 class FileTally:
-    """Counts for one input file: trips read, per-reason rejections, compat sums."""
+    """Counts for one input file: trips read, per-reason rejections, compat sums.
+
+    ``timestamp_formats`` counts, per time column, the values read in each layout.
+    """
 
     read: int = 0
     rejected: np.ndarray = field(default_factory=lambda: np.zeros(len(REASONS), dtype=np.int64))
     compat_sum: np.ndarray = field(default_factory=lambda: np.zeros(7))
     compat_count: np.ndarray = field(default_factory=lambda: np.zeros(7, dtype=np.int64))
-    timestamp_formats: dict[str, int] = field(default_factory=dict)
+    timestamp_formats: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def add(self, other: FileTally) -> None:
         self.read += other.read
         self.rejected += other.rejected
         self.compat_sum += other.compat_sum
         self.compat_count += other.compat_count
-        for name, count in other.timestamp_formats.items():
-            self.timestamp_formats[name] = self.timestamp_formats.get(name, 0) + count
+        for column, counts in other.timestamp_formats.items():
+            mine = self.timestamp_formats.setdefault(column, {})
+            for label, count in counts.items():
+                mine[label] = mine.get(label, 0) + count
 
 
 @dataclass
