@@ -10,6 +10,7 @@ import click
 from sdpipe import __version__
 from sdpipe.cli.errors import run_with_exit_codes
 from sdpipe.cli.generate import generate
+from sdpipe.cli.load_test import load_test
 from sdpipe.errors import ConfigError
 from sdpipe.jobs import check_job, format_problems, is_job_file, job_command, load_job
 from sdpipe.registry import available_pipelines, get_pipeline
@@ -90,6 +91,7 @@ def check(job_files: tuple[str, ...], quiet: bool) -> None:
 
 
 cli.add_command(generate)
+cli.add_command(load_test)
 
 
 def main(argv: list[str] | None = None) -> None:
