@@ -30,5 +30,17 @@ test: $(STAMP) node_modules/.installed
 sample: $(STAMP)
 	$(BIN)/sdpipe generate taxi --rows 6000 --months 3 --seed 2017 --output data/sample --dirty
 
+## Benchmark taxi-speed against DuckDB and Polars and update docs/benchmarks.md.
+## BENCH_ROWS trips (default 20 M), BENCH_RUNS interleaved runs each; data goes to
+## $SDPIPE_BENCH_DIR (default /tmp/sdpipe-bench), outside the repository.
+BENCH_ROWS ?= 20000000
+BENCH_RUNS ?= 3
+bench: $(STAMP)
+	$(BIN)/python benchmarks/taxi_speed.py --rows $(BENCH_ROWS) --runs $(BENCH_RUNS)
+
+## The same benchmark on 2 M rows: a few minutes from a fresh clone.
+bench-quick: $(STAMP)
+	$(BIN)/python benchmarks/taxi_speed.py --rows 2000000 --runs 3
+
 clean:
 	rm -rf output .pytest_cache
