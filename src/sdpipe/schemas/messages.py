@@ -50,8 +50,6 @@ class MessageRecords(pa.DataFrameModel):
 def records_frame(table) -> pd.DataFrame:
     """Convert a canonical arrow table into the pandas frame the model checks."""
     frame = table.to_pandas(types_mapper={_arrow_int(64): pd.Int64Dtype(), _arrow_int(8): pd.Int8Dtype()}.get)
-    for name in ("test_run", "trigger", "partition", "message_id", "session"):
-        frame[name] = frame[name].astype(object).where(frame[name].notna(), None)
     return frame
 
 
