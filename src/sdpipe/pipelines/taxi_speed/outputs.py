@@ -16,26 +16,39 @@ import pyarrow.parquet as pq
 from sdpipe import __version__
 from sdpipe.io.publish import OutputFolder
 from sdpipe.pipeline import RunReport
+from sdpipe.runlog import current_run_id
+from sdpipe.pipelines.taxi_speed.tasks import REJECTED_SCHEMA
 from sdpipe.plotting import line_or_bar_chart
 
 RESULT_PARQUET = "result.parquet"
 RESULT_CSV = "result.csv"
 PLOT_PNG = "speed.png"
 MANIFEST = "manifest.json"
+REJECTED_PARQUET = "rejected.parquet"
 
 
-def write_outputs(report: RunReport, options, rejected: pa.Table | None, timings: dict[str, float], started: float) -> str:
-    """Stage every output file, then publish them together; return the output URL."""
-    run_id = uuid.uuid4().hex[:12]
+def write_outputs(
+    report: RunReport, options, rejected: pa.Table | None, timings: dict[str, float], started: float,
+    extra_files: dict[str, bytes] | None = None,
+) -> str:
+    """Stage every output file, then publish them together; return the output URL.
+
+    ``extra_files`` (name to content) are published with them: the partials
+    that the next incremental run reuses.
+    """
+    run_id = current_run_id() or uuid.uuid4().hex[:12]
     frame = report.result if report.result is not None else pd.DataFrame()
     with OutputFolder(options.output, options.storage_options, run_id=run_id) as folder:
         folder.write_bytes(RESULT_PARQUET, _parquet_bytes(frame))
         folder.write_text(RESULT_CSV, frame.to_csv(index=False))
         folder.write_bytes(PLOT_PNG, _plot(frame, options))
         manifest = build_manifest(report, options, run_id, timings, started)
+        for name, data in (extra_files or {}).items():
+            folder.write_bytes(name, data)
+        manifest["files"] += list(extra_files or {})
         folder.write_text(MANIFEST, json.dumps(manifest, indent=2, default=str))
-        if rejected is not None and options.rejected_output:
-            _write_rejected(rejected, options)
+        if options.rejected_output:
+            write_rejected(rejected, options)
         return folder.publish()
 
 
@@ -60,12 +73,13 @@ def _plot(frame: pd.DataFrame, options) -> bytes:
     return line_or_bar_chart(plotted, key, series, title=title, ylabel="speed (mph)", count_column=counts)
 
 
-def _write_rejected(rejected: pa.Table, options) -> None:
+def write_rejected(rejected: pa.Table | None, options) -> str:
+    """Publish the rejected rows as ``rejected.parquet`` in ``options.rejected_output``; return its URL."""
     with OutputFolder(options.rejected_output, options.storage_options) as folder:
         buffer = io.BytesIO()
-        pq.write_table(rejected, buffer)
-        folder.write_bytes("rejected.parquet", buffer.getvalue())
-        folder.publish()
+        pq.write_table(rejected if rejected is not None else REJECTED_SCHEMA.empty_table(), buffer)
+        folder.write_bytes(REJECTED_PARQUET, buffer.getvalue())
+        return folder.publish()
 
 
 def build_manifest(report: RunReport, options, run_id: str, timings: dict[str, float], started: float) -> dict[str, Any]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,10 +12,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sdpipe.cluster import ClusterConfig, compute
+from sdpipe.cluster import ClusterConfig
 from sdpipe.errors import ConfigError, NoInputError
 from sdpipe.io.files import expand_inputs
-from sdpipe.io.trips import DEFAULT_BLOCKSIZE, Partition, TripLayout, inspect_file, plan_partitions
+from sdpipe.io.trips import DEFAULT_BLOCKSIZE, TripLayout, inspect_file, plan_partitions
 from sdpipe.pipeline import RunReport
 from sdpipe.pipelines.taxi_speed.compute import (
     GROUP_BY_CHOICES,
@@ -27,7 +26,7 @@ from sdpipe.pipelines.taxi_speed.compute import (
     combine,
     compat_weekday_means,
 )
-from sdpipe.pipelines.taxi_speed.tasks import map_partition, merge_results
+from sdpipe.pipelines.taxi_speed.incremental import IncrementalRun, locked_output
 
 logger = logging.getLogger(__name__)
 
@@ -35,8 +34,8 @@ PIPELINE_NAME = "taxi-speed"
 SAMPLE_PATTERN = "data/sample/csv/*.csv"
 DEFAULT_OUTPUT = "output/taxi-speed"
 COMPAT_CHOICES = ("azure-sample",)
-REDUCE_FAN_IN = 8
-WEEKDAY_NAMES = ("Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday")
+# The one-line result of the Azure "Serverless MapReduce" sample's reducer, labels as it spells them.
+COMPAT_TEXT_FORMAT = "Sun: {0}, Mon: {1}, Tue : {2}, wed: {3}, Thu: {4}, Fri: {5}, Sat: {6}"
 
 
 @dataclass(frozen=True)
@@ -106,54 +105,44 @@ def default_inputs() -> tuple[str, ...]:
     )
 
 
-def run(options: TaxiSpeedOptions, cluster: ClusterConfig | None = None) -> RunReport:
-    """Run taxi-speed and, when ``options.output`` is set, publish its outputs."""
-    from sdpipe.pipelines.taxi_speed.outputs import write_outputs
+@locked_output
+def run(options: TaxiSpeedOptions, cluster: ClusterConfig | None = None, *, force: bool = False) -> RunReport:
+    """Run taxi-speed and, when ``options.output`` is set, publish its outputs.
+
+    With an output, files unchanged since the last run on it are not read
+    again (see :mod:`~sdpipe.pipelines.taxi_speed.incremental`); ``force``
+    reads every file.
+    """
+    from sdpipe.pipelines.taxi_speed.outputs import write_outputs, write_rejected
 
     started = time.time()
     timings: dict[str, float] = {}
     inputs = options.inputs or default_inputs()
 
     files = expand_inputs(list(inputs), options.storage_options)
-    layouts = [inspect_file(f, options.storage_options) for f in files]
+    rerun = IncrementalRun(options, files, force=force)
+    if rerun.up_to_date:
+        return rerun.up_to_date_report()
+    layouts = [inspect_file(f, options.storage_options) for f in rerun.files_to_read]
     partitions = [p for layout in layouts for p in plan_partitions(layout, options.storage_options, options.blocksize)]
     timings["plan_s"] = time.time() - started
     logger.info("taxi-speed: %d files, %d partitions", len(files), len(partitions))
 
     tick = time.time()
-    partial, rejected = _compute(partitions, options, cluster)
+    partial, rejected = rerun.compute(partitions, cluster)
     timings["compute_s"] = time.time() - tick
 
+    layouts = rerun.all_layouts(layouts)
     result = finalize(partial, options)
     report = build_report(options, layouts, partial, result)
     if options.output:
         tick = time.time()
-        report.output = write_outputs(report, options, rejected, timings, started)
+        report.output = write_outputs(report, options, rejected, timings, started, rerun.state_files(layouts))
         timings["write_s"] = time.time() - tick
+    elif options.rejected_output:
+        write_rejected(rejected, options)
     report.details["timings"] = {k: round(v, 3) for k, v in timings.items()}
     return report
-
-
-def _compute(partitions: Sequence[Partition], options: TaxiSpeedOptions, cluster: ClusterConfig | None):
-    from dask import delayed
-
-    params = options.params()
-    keep_rejected = options.rejected_output is not None
-    level = [
-        delayed(map_partition, pure=True)(p, params, options.storage_options, keep_rejected, dask_key_name=f"map-{i}")
-        for i, p in enumerate(partitions)
-    ]
-    depth = 0
-    while len(level) > 1:
-        depth += 1
-        level = [
-            delayed(merge_results, pure=True)(level[i : i + REDUCE_FAN_IN], dask_key_name=f"reduce-{depth}-{i}")
-            for i in range(0, len(level), REDUCE_FAN_IN)
-        ]
-    if not level:
-        return Partial.empty(), None
-    (merged,) = compute(level[0], cluster=cluster)
-    return merged
 
 
 def finalize(partial: Partial, options: TaxiSpeedOptions) -> pd.DataFrame:
@@ -218,9 +207,28 @@ def build_report(options: TaxiSpeedOptions, layouts: list[TripLayout], partial: 
 
 
 def compat_text(result: pd.DataFrame) -> str:
-    """Return the one-line form of the Azure sample's output: weekday name and speed."""
-    parts = [f"{WEEKDAY_NAMES[int(row.weekday)]}: {row.mean_speed_mph}" for row in result.itertuples()]
-    return ", ".join(parts)
+    """Return the Azure sample's one-line result, with its labels as the sample writes them.
+
+    The sample's reducer formats ``"Sun: {0}, Mon: {1}, Tue : {2}, wed: {3}, Thu: {4},
+    Fri: {5}, Sat: {6}"`` (sic), numbers in .NET's shortest round-trip form.
+    """
+    speeds = dict(zip(result["weekday"].astype(int), result["mean_speed_mph"]))
+    values = [_dotnet_number(float(speeds.get(day, 0.0))) for day in range(7)]
+    return COMPAT_TEXT_FORMAT.format(*values)
+
+
+def _dotnet_number(value: float) -> str:
+    """Format a float as .NET Core 3.0+ ``Double.ToString()`` does for ordinary magnitudes.
+
+    Both print the shortest text that reads back as the same double; .NET
+    omits ``.0`` on whole numbers and writes exponents as ``E+NN``.
+    """
+    text = repr(value)
+    if "e" in text:
+        mantissa, exponent = text.split("e")
+        sign = "-" if exponent.startswith("-") else "+"
+        text = f"{mantissa.removesuffix('.0')}E{sign}{int(exponent.lstrip('+-')):02d}"
+    return text.removesuffix(".0")
 
 
 def summary_lines(report: RunReport, options: TaxiSpeedOptions) -> list[str]:
@@ -235,12 +243,16 @@ def summary_lines(report: RunReport, options: TaxiSpeedOptions) -> list[str]:
     for reason, n in counts["rejected"].items():
         if n:
             lines.append(f"  rejected: {reason:<22} {n:>9,}")
+    for entry in report.inputs:
+        if entry.get("note"):
+            lines.append(f"  note: {entry['url']}: {entry['note']}")
     if options.compat:
         lines.append(f"  {options.compat}: {report.details.get('compat_text', '')}")
     frame = report.result
     if frame is not None and len(frame):
-        shown = frame if len(frame) <= 6 else pd.concat([frame.head(3), frame.tail(3)])
-        lines.append(f"  result: {len(frame)} rows by {frame.columns[0]}" + (" (first and last 3)" if len(frame) > 6 else ""))
+        cut = len(frame) > 7
+        shown = pd.concat([frame.head(3), frame.tail(3)]) if cut else frame
+        lines.append(f"  result: {len(frame)} rows by {frame.columns[0]}" + (" (first and last 3)" if cut else ""))
         lines.extend("    " + line for line in shown.to_string(index=False, float_format=lambda v: f"{v:.3f}").splitlines())
     else:
         lines.append("  result: no valid trip")

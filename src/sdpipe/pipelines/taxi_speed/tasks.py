@@ -16,6 +16,19 @@ from sdpipe.pipelines.taxi_speed.compute import REASONS, VALID, Partial, SpeedPa
 
 MapResult = tuple[Partial, "pa.Table | None"]
 
+# Columns of the rejected rows; raw_row holds the text of rows cut short, which have no values.
+REJECTED_SCHEMA = pa.schema(
+    [
+        ("file", pa.string()),
+        ("partition", pa.int32()),
+        ("pickup", pa.timestamp("us")),
+        ("dropoff", pa.timestamp("us")),
+        ("distance", pa.float64()),
+        ("reason", pa.string()),
+        ("raw_row", pa.string()),
+    ]
+)
+
 
 def map_partition(
     partition: Partition, params: SpeedParams, storage_options: dict[str, Any] | None, keep_rejected: bool
