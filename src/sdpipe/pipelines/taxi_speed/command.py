@@ -73,10 +73,15 @@ from sdpipe.pipelines.taxi_speed.run import COMPAT_CHOICES, DEFAULT_OUTPUT, SAMP
     show_default=True,
     help="Bytes of CSV or parquet per task.",
 )
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Read every input file again, even when the inputs and options are those of the last run on --output.",
+)
 @common_options
 @pipeline_command
 def command(inputs, output, group_by, start, end, max_hours, max_mph, taxi_type, compat, rejected_output,
-            blocksize, storage_option, scheduler, workers, threads_per_worker, memory_limit, connect_timeout,
+            blocksize, force, storage_option, scheduler, workers, threads_per_worker, memory_limit, connect_timeout,
             as_json, quiet, debug) -> int:
     """Average speed of NYC taxi trips per pickup date, with every rejected trip counted.
 
@@ -119,7 +124,7 @@ def command(inputs, output, group_by, start, end, max_hours, max_mph, taxi_type,
         scheduler, quiet, workers=workers, threads_per_worker=threads_per_worker,
         memory_limit=memory_limit, connect_timeout=connect_timeout,
     )
-    report = run(options, cluster)
+    report = run(options, cluster, force=force)
     return emit_report(report, as_json, quiet)
 
 
