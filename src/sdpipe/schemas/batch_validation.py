@@ -88,7 +88,7 @@ def convert_column(raw: pd.Series, dtype: str) -> tuple[pd.Series, list[int]]:
         typed = pd.to_numeric(text, errors="coerce").astype("Float64")
     elif dtype == "bool":
         words = text.str.strip().str.lower()
-        mapped = words.map(lambda w: True if w in TRUE_WORDS else False if w in FALSE_WORDS else None)
+        mapped = words.map(_parse_bool)
         typed = pd.Series(pd.array(list(mapped), dtype="boolean"), index=raw.index)
     elif dtype == "date":
         typed = pd.to_datetime(text, format="%Y-%m-%d", errors="coerce")
@@ -98,6 +98,14 @@ def convert_column(raw: pd.Series, dtype: str) -> tuple[pd.Series, list[int]]:
         raise ValueError(f"unknown dtype {dtype!r}")
     bad = present & typed.isna()
     return typed, list(raw.index[bad])
+
+
+def _parse_bool(word: str | None) -> bool | None:
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    return None
 
 
 def build_schema(rules: Sequence[ColumnRule]):

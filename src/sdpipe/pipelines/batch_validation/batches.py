@@ -2,8 +2,7 @@
 
 A batch is complete when every required type is present.  A batch that
 was routed before and is complete again is a resubmission (its next
-attempt); one that was routed before and is not complete again holds late
-files.  Age is measured from the newest file's modification time.
+attempt).  Files of a routed batch that is not complete again are late.  Age is measured from the newest file's modification time.
 """
 
 from __future__ import annotations

@@ -56,8 +56,8 @@ class FileCheck:
     """The outcome of checking one file.
 
     ``errors`` lists at most the spec's cap of problems; ``error_count`` and
-    ``errors_by_rule`` count all of them, and ``errors_not_listed`` says how
-    many were left out of ``errors``.
+    ``errors_by_rule`` count all of them, and ``errors_not_listed`` counts the
+    ones left out of ``errors``.
     """
 
     file: str
@@ -178,6 +178,8 @@ def split_lines(source: _Bytes, start: int) -> Iterator[tuple[int, bytes | None]
                 break
             if skipping:
                 skipping = False
+            elif match.end() - position > MAX_LINE_BYTES:
+                yield offset + position, None
             else:
                 yield offset + position, buffer[position : match.end()]
             position = match.end()
@@ -473,7 +475,7 @@ class _SchemaChunks:
         self.records, self.numbers = [], []
 
     def _check_unique_across_chunks(self, positions: dict[str, int]) -> None:
-        # pandera sees one chunk; values seen in earlier chunks are kept here.
+        # pandera checks one chunk at a time, so values of earlier chunks are kept here.
         # NOTE: memory grows with the distinct values of columns marked unique.
         for name, seen in self.seen.items():
             position = positions[name]

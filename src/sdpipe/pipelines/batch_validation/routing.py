@@ -87,7 +87,7 @@ def file_digest(fs, path: str) -> tuple[int, str]:
 def route_batch(fs, inbound: str, folder: str, files: list[dict[str, Any]], report: dict[str, Any], text: str) -> None:
     """Move the batch's files into ``folder`` by the journal protocol; see the module docstring.
 
-    ``files`` holds ``name``, ``size`` and ``sha256`` of each file as checked.
+    Each entry of ``files`` contains ``name``, ``size`` and ``sha256`` of each file as checked.
     """
     journal = {"inbound": inbound, "folder": folder, "files": files, "report": report, "text": text}
     fs.makedirs(folder, exist_ok=True)
@@ -111,6 +111,7 @@ def complete_journal(fs, journal: dict[str, Any]) -> None:
     for entry in journal["files"]:
         _move_verified(fs, f"{journal['inbound']}/{entry['name']}", f"{folder}/{entry['name']}", entry)
 
+    _remove_partial_copies(fs, folder)
     _write_atomic(fs, f"{folder}/{REPORT_JSON}", json.dumps(journal["report"], indent=2).encode("utf-8"))
     _write_atomic(fs, f"{folder}/{REPORT_TEXT}", journal["text"].encode("utf-8"))
     checkpoint("report_written", folder)
@@ -165,6 +166,12 @@ def _copy(fs, source: str, target: str) -> None:
             writer.write(block)
     if destination != target:
         fs.mv(destination, target)
+
+
+def _remove_partial_copies(fs, folder: str) -> None:
+    """Delete temporary copies that a run killed while copying left behind."""
+    for path in fs.glob(f"{folder}/.*.partial-*"):
+        fs.rm(path)
 
 
 def _write_atomic(fs, path: str, data: bytes) -> None:

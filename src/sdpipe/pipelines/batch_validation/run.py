@@ -221,6 +221,7 @@ def _report(options, places, listings, result, unmatched, resumed, pending, rout
         files_checked=sum(len(e["file_checks"]) for e in result),
         batches_routed=sum(1 for e in result if e["routed"]),
     )
+
     frame = pd.DataFrame(result, columns=RESULT_COLUMNS)
     report = RunReport(
         pipeline=PIPELINE_NAME,
@@ -235,9 +236,11 @@ def _report(options, places, listings, result, unmatched, resumed, pending, rout
     report.details["routing_pending"] = pending
     report.details["routing_errors"] = routing_errors
     report.details["parameters"] = options.describe()
+
     report.summary = summary_lines(result, unmatched, resumed, options.dry_run, options.inbound)
     for message in routing_errors:
         report.summary.append(f"  routing error: {message}")
+
     if routing_errors:
         report.exit_code = EXIT_FAILURE
     elif options.fail_on_invalid and counts["invalid"]:

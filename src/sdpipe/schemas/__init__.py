@@ -1,0 +1,1 @@
+"""pandera schemas of the datasets that sdpipe reads, one module per pipeline."""
