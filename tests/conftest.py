@@ -13,6 +13,9 @@ from pathlib import Path
 
 import pytest
 
+# Azurite fixtures: azurite_blob, azurite_blob_https, azurite_queue, azure_clean_env (see tests/azurite.py).
+from tests.azurite import azure_clean_env, azurite_blob, azurite_blob_https, azurite_queue  # noqa: F401
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_REAL_DATA = REPO_ROOT.parent / "shared" / "data" / "real"
 

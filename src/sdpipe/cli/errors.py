@@ -10,6 +10,8 @@ import traceback
 import click
 
 from sdpipe.errors import EXIT_FAILURE, EXIT_USAGE, SdpipeError
+from sdpipe.io.secrets import mask_text
+from sdpipe.io.storage import translate_error
 from sdpipe.runlog import json_line, json_logs, set_log_format
 
 logger = logging.getLogger(__name__)
@@ -39,12 +41,16 @@ def run_with_exit_codes(command: click.Command, argv: list[str] | None) -> int:
         return 130
     except SdpipeError as exc:
         if debug:
-            traceback.print_exc()
+            _print_traceback()
         _echo_error(f"Error: {exc}")
         return exc.exit_code
     except Exception as exc:  # noqa: BLE001 - the CLI's last line of defence
         if debug:
-            traceback.print_exc()
+            _print_traceback()
+        storage_error = translate_error(exc)
+        if storage_error is not None:
+            _echo_error(f"Error: {storage_error}")
+            return EXIT_FAILURE
         _echo_error(f"Error: {type(exc).__name__}: {exc}")
         _echo_error("Run again with --debug for the traceback.")
         return EXIT_FAILURE
@@ -61,6 +67,11 @@ def _requested_log_format(args: list[str]) -> str:
     return os.environ.get("SDPIPE_LOG_FORMAT", "text")
 
 
+def _print_traceback() -> None:
+    click.echo(mask_text(traceback.format_exc()), err=True, nl=False)
+
+
 def _echo_error(line: str) -> None:
-    """Print one error line on stderr, as a JSON log line under ``--log-format json``."""
+    """Print one error line on stderr, secrets masked, as a JSON log line under ``--log-format json``."""
+    line = mask_text(line)
     click.echo(json_line("ERROR", line) if json_logs() else line, err=True)

@@ -11,6 +11,7 @@ from typing import Any, Callable
 import click
 
 from sdpipe.cluster import DEFAULT_CONNECT_TIMEOUT, ClusterConfig, resolve_cluster
+from sdpipe.io.secrets import StorageOptions, install_logging_filter, mask_text
 from sdpipe.jobs import JOB_CLUSTER_KEY
 from sdpipe.locking import output_lock
 from sdpipe.pipeline import RunReport
@@ -19,13 +20,13 @@ from sdpipe.runlog import JsonFormatter, RunIdFilter, json_logs, new_run_id, set
 LOG_FORMATS = ("text", "json")
 
 
-def parse_storage_options(values: tuple[str, ...]) -> dict[str, Any]:
-    """Turn repeated ``KEY=VALUE`` strings into a storage-options dict."""
-    options: dict[str, Any] = {}
+def parse_storage_options(values: tuple[str, ...]) -> StorageOptions:
+    """Turn repeated ``KEY=VALUE`` strings into a storage-options dict whose repr masks secrets."""
+    options = StorageOptions()
     for item in values:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--storage-option")
+            raise click.BadParameter(f"{mask_text(item)!r} is not KEY=VALUE", param_hint="--storage-option")
         options[key.strip()] = value
     return options
 
@@ -38,8 +39,13 @@ def common_options(command: Callable) -> Callable:
             "storage_option",
             multiple=True,
             metavar="KEY=VALUE",
-            help="fsspec storage option for --input and --output URLs, e.g. account_name=NAME "
-            "(repeatable). AZURE_STORAGE_* environment variables work too.",
+            help="fsspec storage option for --input and --output URLs (repeatable). For az:// and "
+            "abfs:// URLs: account_name=NAME with one of account_key=KEY, sas_token=TOKEN, anon=true "
+            "(public container) or credential=default|managed-identity|service-principal; or "
+            "connection_string=STRING; blob_endpoint=URL for an emulator such as Azurite. "
+            "AZURE_STORAGE_ACCOUNT, AZURE_STORAGE_KEY, AZURE_STORAGE_SAS_TOKEN, "
+            "AZURE_STORAGE_CONNECTION_STRING and AZURE_STORAGE_AUTH_MODE=login are read when no "
+            "credential option is given. Secrets are masked in logs and errors.",
         ),
         click.option(
             "--scheduler",
@@ -111,6 +117,7 @@ def configure_logging(quiet: bool, debug: bool, log_format: str = "text") -> Non
     else:
         handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=level, handlers=[handler], force=True)
+    install_logging_filter()
     set_log_format(log_format)
     # distributed sets its logger to INFO from Dask's config when imported, and those records
     # would pass the root handler whatever its level; set the config before that import.

@@ -12,7 +12,19 @@ import fsspec
 from fsspec.core import url_to_fs
 from fsspec.registry import known_implementations
 
-from sdpipe.errors import InputError, MissingDependencyError, NoInputError, StorageError
+from sdpipe.errors import ConfigError, InputError, MissingDependencyError, NoInputError, StorageError
+from sdpipe.io.secrets import mask_text
+from sdpipe.io.storage import (
+    account_name_of,
+    adlfs_kwargs,
+    blob_endpoint_of,
+    check_endpoint_reachable,
+    container_of,
+    is_azure_url,
+    protocol_of,
+    resolve_storage_options,
+    translate_error,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -34,20 +46,39 @@ class InputFile:
 
 
 def filesystem_for(urlpath: str, storage_options: dict[str, Any] | None = None):
-    """Return ``(filesystem, path)`` for a URL, with a clear error for unknown backends."""
+    """Return ``(filesystem, path)`` for a URL, with a clear error for unknown backends.
+
+    Azure URLs get their options resolved and their endpoint checked first
+    (see :mod:`sdpipe.io.storage`).
+    """
+    options: dict[str, Any] = dict(storage_options or {})
+    if is_azure_url(urlpath):
+        options = resolve_storage_options(urlpath, options)
+        check_endpoint_reachable(options)
+        options = adlfs_kwargs(options)
     try:
-        return url_to_fs(urlpath, **(storage_options or {}))
+        return url_to_fs(urlpath, **options)
     except ImportError as exc:
-        protocol = urlpath.split("://", 1)[0]
-        hint = known_implementations.get(protocol, {}).get("err") or str(exc)
-        raise MissingDependencyError(f"cannot open {urlpath!r}: {hint}") from exc
+        raise MissingDependencyError(f"cannot open {urlpath!r}: {_install_hint(protocol_of(urlpath), exc)}") from exc
     except ValueError as exc:
         if "Protocol not known" in str(exc):
-            protocol = urlpath.split("://", 1)[0]
+            protocol = protocol_of(urlpath)
             raise MissingDependencyError(
-                f"cannot open {urlpath!r}: no fsspec backend is known for {protocol!r}://"
+                f"cannot open {urlpath!r}: no fsspec backend is known for {protocol!r}://; "
+                "check the URL's scheme or install the package that provides it"
             ) from exc
+        if is_azure_url(urlpath):
+            raise ConfigError(f"cannot open {urlpath!r}: {mask_text(str(exc))}") from exc
         raise
+
+
+def _install_hint(protocol: str, exc: ImportError) -> str:
+    known = known_implementations.get(protocol, {})
+    package = known.get("class", "").split(".", 1)[0]
+    hint = known.get("err") or str(exc)
+    if package and package != "fsspec":
+        hint = f"{hint} (pip install {package})"
+    return hint
 
 
 def expand_inputs(
@@ -74,29 +105,60 @@ def expand_inputs(
 def _expand_one(urlpath: str, storage_options: dict[str, Any] | None) -> list[InputFile]:
     fs, path = filesystem_for(urlpath, storage_options)
     try:
-        if fs.isfile(path):
-            paths = [path]
-        elif fs.isdir(path):
-            paths = [p for p in fs.find(path) if not _is_hidden(p)]
-        elif any(ch in path for ch in GLOB_CHARACTERS):
-            paths = [p for p in fs.glob(path) if fs.isfile(p)]
-        else:
-            paths = []
-    except FileNotFoundError:
-        paths = []
+        paths = _matching_paths(fs, path)
+        if not paths and is_azure_url(urlpath) and not fs.exists(container_of(urlpath)):
+            options = resolve_storage_options(urlpath, storage_options)
+            raise NoInputError(
+                f"container {container_of(urlpath)!r} not found for {urlpath!r} "
+                f"in account {account_name_of(options)!r} at {blob_endpoint_of(options)}"
+            )
+        found = [_describe(fs, p) for p in sorted(paths)]
     except PermissionError as exc:
         raise StorageError(f"permission denied while listing {urlpath!r}: {exc}") from exc
+    except Exception as exc:
+        translated = _translated(exc, urlpath, storage_options)
+        if translated is None:
+            raise
+        raise translated from exc
 
-    if not paths:
+    if not found:
         raise NoInputError(
             f"no input file matches {urlpath!r}; check the path or glob pattern "
             "(quote it so that the shell does not expand it)"
         )
-    return [_describe(fs, p) for p in sorted(paths)]
+    return found
 
 
-def _is_hidden(path: str) -> bool:
-    return any(part.startswith((".", "_")) for part in path.split("/")[-1:])
+def _matching_paths(fs: fsspec.AbstractFileSystem, path: str) -> list[str]:
+    try:
+        if fs.isfile(path):
+            return [path]
+        if fs.isdir(path):
+            root = path.rstrip("/")
+            return [p for p in fs.find(path) if not _is_hidden(p, root)]
+        if any(ch in path for ch in GLOB_CHARACTERS):
+            return [p for p in fs.glob(path) if fs.isfile(p)]
+    except FileNotFoundError:
+        pass
+    return []
+
+
+def _translated(exc: Exception, urlpath: str, storage_options: dict[str, Any] | None) -> Exception | None:
+    """Return the sdpipe error for an Azure SDK error, or None to re-raise ``exc``."""
+    if not is_azure_url(urlpath):
+        return None
+    return translate_error(exc, urlpath, resolve_storage_options(urlpath, storage_options))
+
+
+def _is_hidden(path: str, root: str) -> bool:
+    """Tell whether a file found under a folder is in a ``.``- or ``_``-prefixed file or folder.
+
+    sdpipe's staging areas and markers (``_staging``, ``_SUCCESS``) and the
+    hidden files of other tools are skipped.  Only the part below ``root``
+    counts, so an input folder may itself start with ``_``.
+    """
+    relative = path[len(root) :].lstrip("/") if path.startswith(root) else path.rsplit("/", 1)[-1]
+    return any(part.startswith((".", "_")) for part in relative.split("/"))
 
 
 def _describe(fs: fsspec.AbstractFileSystem, path: str) -> InputFile:
