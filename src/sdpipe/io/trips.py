@@ -415,6 +415,8 @@ def _parse_csv(data: bytes, layout: TripLayout, names: list[str], skip_rows: int
     at least the header's fields but another width are parsed again, grouped
     by width, so that each keeps its first fields.
     """
+    if not data.strip():
+        return PartitionData(_empty_table(layout))  # a byte range inside one long line, or past the end
     short_rows: list[str] = []
     other_widths: dict[int, list[str]] = {}
 

@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 
 from sdpipe.cluster import ClusterConfig
+from sdpipe.io.trips import DEFAULT_BLOCKSIZE
 from sdpipe.pipeline import RunReport
 from sdpipe.pipelines.taxi_speed.run import TaxiSpeedOptions, run
 
@@ -26,6 +27,7 @@ def run_taxi_speed(
     compat: str | None = None,
     rejected_output: str | None = None,
     storage_options: dict[str, Any] | None = None,
+    blocksize: int = DEFAULT_BLOCKSIZE,
     scheduler: str | None = None,
 ) -> RunReport:
     """Run taxi-speed and return the whole :class:`~sdpipe.pipeline.RunReport`.
@@ -46,6 +48,7 @@ def run_taxi_speed(
         compat=compat,
         rejected_output=rejected_output,
         storage_options=dict(storage_options or {}),
+        blocksize=blocksize,
     )
     return run(options, ClusterConfig(scheduler=scheduler))
 
