@@ -231,8 +231,18 @@ class OutputLock:
             self._stop.set()
             return
         self.info = LockInfo(**{**asdict(current), "heartbeat": _utcnow().isoformat()})
-        with self.fs.open(self.path, "wb") as handle:
-            handle.write(_encode(self.info))
+        self._replace(_encode(self.info))
+
+    def _replace(self, data: bytes) -> None:
+        """Replace the lock file's content in one step, so that a reader never sees it half written."""
+        if "file" in _protocols(self.fs):
+            staged = f"{self.path}.{self.run_id}.tmp"
+            with open(staged, "wb") as handle:
+                handle.write(data)
+            os.replace(staged, self.path)
+        else:
+            # One upload replaces a blob or object as a whole.
+            self.fs.pipe_file(self.path, data)
 
     def _enter_nested(self) -> bool:
         with _held_guard:
@@ -267,6 +277,11 @@ def output_lock(output: str | None, storage_options: dict[str, Any] | None = Non
 
         return contextlib.nullcontext()
     return OutputLock(output, storage_options, **kwargs)
+
+
+def _protocols(fs) -> set[str]:
+    protocols = fs.protocol if isinstance(fs.protocol, (tuple, list)) else (fs.protocol,)
+    return set(protocols) | ({"file"} if "local" in protocols else set())
 
 
 def _encode(info: LockInfo) -> bytes:
