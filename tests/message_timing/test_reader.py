@@ -59,7 +59,7 @@ def test_unreadable_time_kept_and_counted(tmp_path):
     assert data.table.column("time_errors").to_pylist() == [0, TIME_ERROR_BITS["dequeued_time"]]
     assert data.examples[0]["field"] == "dequeued_time"
     assert data.examples[0]["value"] == "yesterday"
-    assert data.examples[0]["line_in_block"] == 2
+    assert data.examples[0]["record_in_block"] == 2
 
 
 def test_malformed_line_counted(tmp_path):

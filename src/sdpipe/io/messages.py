@@ -286,7 +286,7 @@ def _read_jsonl(block: MessageBlock, data: bytes) -> BlockData:
             '{"MessageProcessedTime": ..., "TestRun": ..., "Trigger": ..., "Properties": {"MessageId": ..., '
             '"ClientEnqueueTimeUtc": ..., "DequeuedTime": ...}}'
         )
-    result = canonical_table(columns, block, row_offset=0)
+    result = canonical_table(columns, block)
     result.malformed_lines = malformed
     result.examples = examples + result.examples
     return result
@@ -349,7 +349,7 @@ def _read_csv(block: MessageBlock, data: bytes) -> BlockData:
     except pa.ArrowInvalid as exc:
         raise InputError(f"{block.file.url}: CSV block at byte offset {block.offset} is malformed ({exc})") from exc
     columns = {canonical: table.column(name) for name, canonical in wanted.items()}
-    return canonical_table(columns, block, row_offset=1)
+    return canonical_table(columns, block)
 
 
 def _read_parquet(block: MessageBlock, storage_options) -> BlockData:
@@ -365,7 +365,7 @@ def _read_parquet(block: MessageBlock, storage_options) -> BlockData:
     except (OSError, pa.ArrowInvalid) as exc:
         raise InputError(f"{block.file.url}: reading parquet row group {block.row_groups} failed ({exc})") from exc
     columns = {canonical: table.column(name) for name, canonical in wanted.items()}
-    return canonical_table(columns, block, row_offset=0)
+    return canonical_table(columns, block)
 
 
 def _match_flat(names: list[str], url: str) -> dict[str, str]:
@@ -385,7 +385,7 @@ def _match_flat(names: list[str], url: str) -> dict[str, str]:
     return found
 
 
-def canonical_table(columns: dict[str, pa.ChunkedArray | pa.Array], block: MessageBlock, row_offset: int = 0) -> BlockData:
+def canonical_table(columns: dict[str, pa.ChunkedArray | pa.Array], block: MessageBlock) -> BlockData:
     """Build the canonical table from columns named as in :data:`RECORD_SCHEMA`.
 
     Text ids are split into session and number; text times are parsed.  A
@@ -408,7 +408,7 @@ def canonical_table(columns: dict[str, pa.ChunkedArray | pa.Array], block: Messa
         out[name] = parsed
         if unreadable.any():
             errors[unreadable] |= TIME_ERROR_BITS[name]
-            examples.extend(_time_examples(block, name, columns[name], unreadable, row_offset, MAX_EXAMPLES - len(examples)))
+            examples.extend(_time_examples(block, name, columns[name], unreadable, MAX_EXAMPLES - len(examples)))
     out["time_errors"] = pa.array(errors, pa.int8())
     return BlockData(pa.table(out, schema=RECORD_SCHEMA), examples=examples)
 
@@ -461,14 +461,15 @@ def parse_times(values, rows: int) -> tuple[pa.Array, np.ndarray]:
     return pa.array(nanos, pa.int64(), mask=mask).cast(UTC_NS), unreadable
 
 
-def _time_examples(block: MessageBlock, name: str, values, unreadable: np.ndarray, row_offset: int, limit: int) -> list[dict[str, Any]]:
+def _time_examples(block: MessageBlock, name: str, values, unreadable: np.ndarray, limit: int) -> list[dict[str, Any]]:
+    """Return up to ``limit`` examples; ``record_in_block`` counts records (not lines) from 1."""
     if limit <= 0:
         return []
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
     rows = np.flatnonzero(unreadable)[:limit]
     return [
-        {"file": block.file.url, "block_offset": block.offset, "line_in_block": int(row) + row_offset + 1,
+        {"file": block.file.url, "block_offset": block.offset, "record_in_block": int(row) + 1,
          "field": name, "value": str(values[int(row)].as_py())[:200], "reason": "unreadable time"}
         for row in rows
     ]

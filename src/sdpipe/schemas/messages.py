@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pandera.pandas as pa
+import pyarrow
 from pandera.typing import Series
 
 from sdpipe.errors import InputError
@@ -42,21 +43,14 @@ class MessageRecords(pa.DataFrameModel):
     def session_has_number(cls, frame: pd.DataFrame) -> pd.Series:
         return frame["session"].isna() | frame["seq"].notna()
 
-    @pa.dataframe_check(error="seq must be set exactly where message_id is an integer or ends in /integer")
+    @pa.dataframe_check(error="seq must be null where message_id is missing")
     def seq_only_with_id(cls, frame: pd.DataFrame) -> pd.Series:
         return frame["seq"].isna() | frame["message_id"].notna()
 
 
 def records_frame(table) -> pd.DataFrame:
     """Convert a canonical arrow table into the pandas frame the model checks."""
-    frame = table.to_pandas(types_mapper={_arrow_int(64): pd.Int64Dtype(), _arrow_int(8): pd.Int8Dtype()}.get)
-    return frame
-
-
-def _arrow_int(bits: int):
-    import pyarrow
-
-    return pyarrow.int64() if bits == 64 else pyarrow.int8()
+    return table.to_pandas(types_mapper={pyarrow.int64(): pd.Int64Dtype(), pyarrow.int8(): pd.Int8Dtype()}.get)
 
 
 def validate_records(table, url: str) -> None:

@@ -239,7 +239,7 @@ def summary_lines(report: RunReport, breaches: Sequence[str]) -> list[str]:
         lines.append("  unreadable times (kept, left out of the figures that need them): " + ", ".join(f"{k} {v:,}" for k, v in unreadable.items()))
     frame = report.result
     if frame is not None and len(frame):
-        shown = ["test_run", "trigger"] + ([c for c in ("session", "partition") if c in frame] ) + [
+        shown = ["test_run", "trigger"] + [c for c in ("session", "partition") if c in frame] + [
             "messages", "duplicates", "missing", "latency_ms_p50", "latency_ms_p99", "negative_latencies",
             "fifo_violations", "throughput_per_s",
         ]
