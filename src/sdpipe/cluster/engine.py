@@ -136,6 +136,7 @@ def _connect(config: ClusterConfig) -> Iterator[Any]:
     from distributed import Client
 
     address = config.scheduler
+    _check_address(address, config.origin.get("scheduler", "scheduler"))
     logger.info("connecting to the Dask scheduler at %s", address)
     try:
         client = Client(address, timeout=config.connect_timeout, set_as_default=False)
@@ -151,6 +152,21 @@ def _connect(config: ClusterConfig) -> Iterator[Any]:
         yield client
     finally:
         client.close()
+
+
+def _check_address(address: str, source: str) -> None:
+    """Raise :class:`ConfigError` for an address that distributed cannot parse, before any connection."""
+    from distributed.comm.addressing import get_address_host_port, parse_address
+    from distributed.comm.registry import get_backend
+
+    try:
+        scheme, _ = parse_address(address)
+        get_backend(scheme)
+        get_address_host_port(address)
+    except ValueError as exc:
+        raise ConfigError(
+            f"invalid {source} {address!r}: {exc}; give an address such as tcp://HOST:8786"
+        ) from exc
 
 
 def _check_cluster_software(client, address: str) -> None:
@@ -194,7 +210,7 @@ def _compute_distributed(client, collections: tuple, config: ClusterConfig) -> t
     futures = client.compute(list(collections))
     try:
         if config.progress:
-            StderrProgressBar(futures)
+            StderrProgressBar(futures, scheduler=client.scheduler.address, loop=client.loop)
         return tuple(client.gather(futures))
     except KilledWorker as exc:
         raise ClusterError(_killed_worker_message(exc, config)) from exc

@@ -12,7 +12,7 @@ GIB = 1024**3
 
 @dataclass(frozen=True)
 class LocalClusterPlan:
-    """What a LocalCluster gets: ``memory_limit`` is bytes per worker process."""
+    """Sizes of one LocalCluster; ``memory_limit`` is in bytes per worker process."""
 
     n_workers: int
     threads_per_worker: int
@@ -39,7 +39,7 @@ def plan_local_cluster(config: ClusterConfig, *, memory: int | None = None, core
     """Work out the LocalCluster's sizes; raise :class:`ConfigError` if the workers would get more memory than the machine has.
 
     Unset sizes follow Dask's own split of the cores into processes and
-    threads; an unset or ``"auto"`` memory limit shares the machine's memory
+    threads.  An unset or ``"auto"`` memory limit shares the machine's memory
     evenly between the workers.
     """
     from distributed.deploy.utils import nprocesses_nthreads
@@ -62,10 +62,9 @@ def plan_local_cluster(config: ClusterConfig, *, memory: int | None = None, core
     total = per_worker * n_workers
     if total > memory:
         source = config.origin.get("memory_limit", "memory limit")
-        most = memory // n_workers
         raise ConfigError(
             f"{source} {config.memory_limit!r} for each of {n_workers} workers makes {_gib(total)} in total, "
-            f"more than the {_gib(memory)} of memory this machine has; give at most {_gib(most)} per worker "
+            f"more than the {_gib(memory)} of memory this machine has; give at most {_gib(memory // n_workers)} per worker "
             "or start fewer workers"
         )
     return LocalClusterPlan(n_workers, threads, per_worker, memory)
