@@ -5,6 +5,7 @@ They run on Dask workers, so they take and return only picklable values.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
@@ -13,6 +14,8 @@ import pyarrow.compute as pc
 
 from sdpipe.io.trips import Partition, read_partition
 from sdpipe.pipelines.taxi_speed.compute import REASONS, VALID, Partial, SpeedParams, combine, map_trips
+
+logger = logging.getLogger(__name__)
 
 MapResult = tuple[Partial, "pa.Table | None"]
 
@@ -36,13 +39,18 @@ def map_partition(
     """Read one partition and reduce it to a partial; also return its rejected rows if asked."""
     data = read_partition(partition, storage_options)
     table = data.table
+    if logger.isEnabledFor(logging.DEBUG):
+        from sdpipe.schemas.trips import validate_trips
+
+        validate_trips(table, partition.layout.file.url)
     missing = np.zeros(table.num_rows, dtype=bool)
     for name in ("pickup", "dropoff", "distance"):
-        missing |= pc.is_null(table.column(name)).to_numpy(zero_copy_only=False)
+        if table.column(name).null_count:
+            missing |= _to_numpy(pc.is_null(table.column(name)))
 
     pickup = _as_int64(table.column("pickup"))
     dropoff = _as_int64(table.column("dropoff"))
-    distance = table.column("distance").fill_null(np.nan).to_numpy()
+    distance = _to_numpy(table.column("distance").fill_null(np.nan))
     color = None
     if "color" in table.column_names:
         color = pc.utf8_lower(pc.utf8_trim_whitespace(table.column("color").fill_null(""))).to_numpy(zero_copy_only=False)
@@ -57,7 +65,16 @@ def map_partition(
 
 def _as_int64(column: pa.ChunkedArray) -> np.ndarray:
     """Return microseconds since the epoch, with 0 where the value is null (masked elsewhere)."""
-    return column.cast(pa.int64()).fill_null(0).to_numpy()
+    if column.null_count:
+        column = column.fill_null(0)
+    return _to_numpy(column.cast(pa.int64()))
+
+
+def _to_numpy(column: pa.ChunkedArray) -> np.ndarray:
+    """Return a column without nulls as one numpy array, copied only to join its chunks."""
+    if column.num_chunks == 1:
+        return column.chunk(0).to_numpy(zero_copy_only=False)
+    return column.combine_chunks().to_numpy(zero_copy_only=False)
 
 
 def _rejected_rows(url: str, partition: Partition, table: pa.Table, reason: np.ndarray, short_rows: list[str]) -> pa.Table:
