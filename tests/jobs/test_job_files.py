@@ -63,17 +63,24 @@ def test_job_files_hold_no_inline_secret(path):
                 assert str(value).startswith("${"), f"{path.name}: {section}.{key} is not an environment reference"
 
 
-def test_sample_job_runs_as_is(run_cli, monkeypatch, tmp_path):
-    monkeypatch.chdir(REPO)
-    output = tmp_path / "out"
+SAMPLE_JOBS = sorted(path for path in JOB_FILES if not path.stem.endswith("-azure"))
 
-    result = run_cli("run", "pipelines/taxi-speed.toml", "--output", output, "--json")
+
+@pytest.mark.parametrize("path", SAMPLE_JOBS, ids=[p.name for p in SAMPLE_JOBS])
+def test_sample_job_runs_as_is(path, run_cli, monkeypatch, tmp_path):
+    monkeypatch.chdir(REPO)
+    job = load_job(path)
+    before = {p: p.stat().st_mtime_ns for p in (REPO / "data" / "sample").rglob("*") if p.is_file()}
+    overrides = ["--output", tmp_path / "out"] if "output" in job.defaults else []
+
+    result = run_cli("run", path.relative_to(REPO), *overrides, "--json")
 
     assert result.exit_code == 0, result.stderr
     document = json.loads(result.stdout)
-    assert document["counts"]["files"] == 3
-    assert document["parameters"]["group_by"] == "date"
-    assert (output / "result.parquet").exists()
+    assert document["pipeline"] == job.pipeline
+    assert document["result"], "the sample gives an empty result"
+    after = {p: p.stat().st_mtime_ns for p in (REPO / "data" / "sample").rglob("*") if p.is_file()}
+    assert after == before, "running a sample job changed the bundled sample"
 
 
 def test_check_reports_every_mistake(tmp_path, run_cli):
