@@ -33,36 +33,6 @@ def write_trips(path: Path, rows: int, seed: int) -> pd.DataFrame:
     return frame
 
 
-def expected_by_date(frame: pd.DataFrame) -> pd.DataFrame:
-    """Average speeds per pickup date, from the definition: valid trips only."""
-    hours = (frame["tpep_dropoff_datetime"] - frame["tpep_pickup_datetime"]).dt.total_seconds() / 3600
-    distance = frame["trip_distance"]
-    speed = distance / hours.where(hours > 0)
-    valid = (distance > 0) & (hours > 0) & (hours <= 24) & (speed <= 100)
-    trips = pd.DataFrame(
-        {"date": frame["tpep_pickup_datetime"].dt.date, "speed": speed, "miles": distance, "hours": hours}
-    )[valid]
-    grouped = trips.groupby("date")
-    expected = pd.DataFrame(
-        {
-            "trips": grouped.size(),
-            "mean_speed_mph": grouped["speed"].mean(),
-            "distance_weighted_speed_mph": grouped["miles"].sum() / grouped["hours"].sum(),
-        }
-    )
-    return expected.reset_index()
-
-
-def assert_same_speeds(result: pd.DataFrame, expected: pd.DataFrame) -> None:
-    """Check a taxi-speed result against the pandas computation: counts exact, speeds to rounding."""
-    assert list(result["date"]) == list(expected["date"])
-    assert list(result["trips"]) == list(expected["trips"])
-    np.testing.assert_allclose(result["mean_speed_mph"], expected["mean_speed_mph"], rtol=1e-9)
-    np.testing.assert_allclose(
-        result["distance_weighted_speed_mph"], expected["distance_weighted_speed_mph"], rtol=1e-9
-    )
-
-
 @pytest.fixture(scope="session")
 def small_trips(tmp_path_factory) -> tuple[Path, pd.DataFrame]:
     """Two files of 20,000 trips together."""

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import dask
+import numpy as np
 import pandas as pd
 import psutil
 import pytest
@@ -24,12 +25,40 @@ from distributed.diagnostics.plugin import SchedulerPlugin
 from sdpipe.cluster import ClusterConfig, ClusterError, SchedulerUnreachableError, compute
 from sdpipe.pipelines.taxi_speed.run import TaxiSpeedOptions, run
 
-from .conftest import assert_same_speeds, expected_by_date
-
 pytestmark = pytest.mark.cluster
 
 SDPIPE = [sys.executable, "-c", "from sdpipe.cli.main import main; main()"]
 DASK = [sys.executable, "-m", "dask"]
+
+
+def expected_by_date(frame: pd.DataFrame) -> pd.DataFrame:
+    """Average speeds per pickup date, from the definition: valid trips only."""
+    hours = (frame["tpep_dropoff_datetime"] - frame["tpep_pickup_datetime"]).dt.total_seconds() / 3600
+    distance = frame["trip_distance"]
+    speed = distance / hours.where(hours > 0)
+    valid = (distance > 0) & (hours > 0) & (hours <= 24) & (speed <= 100)
+    trips = pd.DataFrame(
+        {"date": frame["tpep_pickup_datetime"].dt.date, "speed": speed, "miles": distance, "hours": hours}
+    )[valid]
+    grouped = trips.groupby("date")
+    expected = pd.DataFrame(
+        {
+            "trips": grouped.size(),
+            "mean_speed_mph": grouped["speed"].mean(),
+            "distance_weighted_speed_mph": grouped["miles"].sum() / grouped["hours"].sum(),
+        }
+    )
+    return expected.reset_index()
+
+
+def assert_same_speeds(result: pd.DataFrame, expected: pd.DataFrame) -> None:
+    """Check a taxi-speed result against the pandas computation: counts exact, speeds to rounding."""
+    assert list(result["date"]) == list(expected["date"])
+    assert list(result["trips"]) == list(expected["trips"])
+    np.testing.assert_allclose(result["mean_speed_mph"], expected["mean_speed_mph"], rtol=1e-9)
+    np.testing.assert_allclose(
+        result["distance_weighted_speed_mph"], expected["distance_weighted_speed_mph"], rtol=1e-9
+    )
 
 
 def run_cli(args: list[str], cwd: Path, timeout: float = 180) -> subprocess.CompletedProcess:
