@@ -512,5 +512,9 @@ def _normalise(columns: dict[str, pa.ChunkedArray]) -> PartitionData:
 
 
 def _assemble(columns: dict[str, Any]) -> pa.Table:
+    """Build the trip table; an infinite distance becomes null like any other unreadable value."""
     names = ["pickup", "dropoff", "distance"] + (["color"] if "color" in columns else [])
-    return pa.table({name: columns[name] for name in names})
+    table = {name: columns[name] for name in names}
+    distance = table["distance"]
+    table["distance"] = pc.if_else(pc.is_inf(distance), pa.scalar(None, pa.float64()), distance)
+    return pa.table(table)
