@@ -24,9 +24,8 @@ def line_or_bar_chart(
     ``count_column`` adds grey bars of that count on a second axis, so that
     points resting on few items stand out.
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
+    # A bare Figure renders PNG without a GUI backend; matplotlib.use("Agg") here would also
+    # switch the backend of a notebook that writes an output, which then shows no plot.
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(10, 4.5), dpi=100)

@@ -47,9 +47,8 @@ def _parquet_bytes(frame: pd.DataFrame) -> bytes:
 
 def plot_series(series: pd.DataFrame) -> bytes:
     """Draw messages per second and latency p50/p99 against seconds since each run's first message."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
+    # A bare Figure renders PNG without a GUI backend; matplotlib.use("Agg") here would also
+    # switch the backend of a notebook that writes an output, which then shows no plot.
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(10, 6), dpi=100)
