@@ -197,6 +197,12 @@ class Consumer:
         self._fatal: list[str] = []
         self._last_received = time.monotonic()
         self._sequence = 0
+        # Messages received and handled but not yet deleted.  Workers stop receiving at the cap,
+        # so that no message waits for its delete longer than its visibility timeout.
+        self._undeleted = 0
+        self._delete_errors_logged = 0
+        self._max_undeleted = 2 * config.flush_records + config.concurrency * config.messages_per_receive
+        self._room = threading.Condition(self._lock)
         self._result: ConsumerResult | None = None
 
     # Control from other threads.
@@ -227,7 +233,7 @@ class Consumer:
             for index in range(config.concurrency)
         ]
         flusher = threading.Thread(target=self._flush_loop, name="sdpipe-consumer-flush", daemon=True)
-        with ThreadPoolExecutor(max_workers=config.concurrency, thread_name_prefix="sdpipe-delete") as deleter:
+        with ThreadPoolExecutor(max_workers=max(config.concurrency, 8), thread_name_prefix="sdpipe-delete") as deleter:
             self._deleter = deleter
             flusher.start()
             for worker in workers:
@@ -319,6 +325,9 @@ class Consumer:
         empty_receives = 0
         poll_wait = 0.05
         while not self._stop.is_set():
+            with self._lock:
+                while self._undeleted >= self._max_undeleted and not self._stop.is_set():
+                    self._room.wait(0.1)
             queue = queues[position]
             position = (position + 1) % len(queues)
             try:
@@ -405,6 +414,7 @@ class Consumer:
 
     def _enqueue(self, pending: _Pending, record: dict[str, Any], receipt: _Receipt, key: tuple[Any, Any]) -> None:
         with self._lock:
+            self._undeleted += 1
             pending.records.append(record)
             pending.receipts.append(receipt)
             pending.keys.append(key)
@@ -440,6 +450,8 @@ class Consumer:
             failures = sum(self._deleter.map(self._delete, batch.receipts))
             with self._lock:
                 self._result.delete_failures += failures
+                self._undeleted -= len(batch.receipts)
+                self._room.notify_all()
 
     def _account(self, batch: _Pending, is_poison: bool, url: str) -> None:
         with self._lock:
@@ -471,8 +483,13 @@ class Consumer:
         try:
             self.clients[receipt.queue].delete_message(receipt.message_id, receipt.pop_receipt)
         except AzureError as exc:
-            logger.warning("deleting message %s from queue %s failed, it will be delivered again: %s",
-                           receipt.message_id, receipt.queue, self.settings.mask(str(exc).splitlines()[0]))
+            with self._lock:
+                self._delete_errors_logged += 1
+                logged = self._delete_errors_logged
+            # The first ten failures are logged, then every hundredth: a slow consumer can cause thousands.
+            if logged <= 10 or logged % 100 == 0:
+                logger.warning("deleting message %s from queue %s failed (failure %d), it will be delivered again: %s",
+                               receipt.message_id, receipt.queue, logged, self.settings.mask(str(exc).splitlines()[0]))
             return 1
         return 0
 

@@ -23,6 +23,7 @@ logger = logging.getLogger(__name__)
 RECORDS_FOLDER = "records"
 POISON_FOLDER = "poison"
 PRODUCER_FOLDER = "producer"
+NOT_SENT_FOLDER = "not-sent"
 
 
 def join_url(base: str, *parts: str) -> str:

@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 from sdpipe.errors import ConfigError, StorageError
 from sdpipe.loadtest.connection import QueueSettings
-from sdpipe.loadtest.output import PRODUCER_FOLDER, JsonLinesWriter, join_url
+from sdpipe.loadtest.output import NOT_SENT_FOLDER, PRODUCER_FOLDER, JsonLinesWriter, join_url
 from sdpipe.loadtest.records import MessageBody, encode_body, fan_out, producer_entry
 
 logger = logging.getLogger(__name__)
@@ -77,13 +77,14 @@ class ProducerConfig:
 
 @dataclass
 class ProducerResult:
-    """What the producer sent: one producer-log entry per message, in send order."""
+    """What the producer did: one producer-log entry per message, sent or not, in send order."""
 
     test_run: str
     entries: list[dict[str, Any]]
     started: datetime
     finished: datetime
     log_url: str | None = None
+    not_sent_url: str | None = None
 
     @property
     def sent(self) -> int:
@@ -222,12 +223,28 @@ def run_producer(
     logger.info("sent %d of %d messages (%d retries)", result.sent, len(entries), result.retries)
 
     if output is not None:
-        writer = JsonLinesWriter(join_url(output, PRODUCER_FOLDER), storage_options, mask=settings.mask)
-        result.log_url = writer.write(f"{config.test_run}.jsonl", entries)
+        write_producer_logs(result, output, storage_options, settings.mask)
     if fatal:
         where = f"; the producer log {result.log_url} lists what was sent" if result.log_url else ""
         raise StorageError(f"{fatal[0]}{where}. Check the credentials and that the queues exist, then run again")
     return result
+
+
+def write_producer_logs(
+    result: ProducerResult, output: str, storage_options: dict[str, Any] | None, mask: Callable[[str], str]
+) -> None:
+    """Write the sent messages to ``producer/`` and the others, if any, to ``not-sent/``.
+
+    The two are apart because message-timing counts every line of a
+    producer log as sent.
+    """
+    name = f"{result.test_run}.jsonl"
+    sent = [entry for entry in result.entries if entry["Sent"]]
+    not_sent = [entry for entry in result.entries if not entry["Sent"]]
+    result.log_url = JsonLinesWriter(join_url(output, PRODUCER_FOLDER), storage_options, mask=mask).write(name, sent)
+    if not_sent:
+        writer = JsonLinesWriter(join_url(output, NOT_SENT_FOLDER), storage_options, mask=mask)
+        result.not_sent_url = writer.write(name, not_sent)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -199,6 +199,7 @@ def producer_entry(
     """Build the producer-log line of one message; ``Sent`` is false when every attempt failed."""
     return {
         "TestRun": test_run,
+        "Trigger": TRIGGER,
         "Queue": queue,
         "MessageId": message_id,
         "Sent": sent,

@@ -75,12 +75,14 @@ def producer_report(produced: ProducerResult, settings: QueueSettings, queues: l
     ]
     if produced.log_url:
         summary.append(f"  producer log: {produced.log_url}")
+    if produced.not_sent_url:
+        summary.append(f"  not sent: {produced.not_sent_url}")
     return RunReport(
         pipeline=REPORT_NAME,
         counts={"producer": counts},
         output=produced.log_url,
         details={"test_run": produced.test_run, "queues": queues, "connection": settings.describe(),
-                 "producer_log": produced.log_url},
+                 "producer_log": produced.log_url, "not_sent_log": produced.not_sent_url},
         summary=summary,
     )
 
