@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 from sdpipe import __version__
 from sdpipe.io.publish import OutputFolder
 from sdpipe.pipeline import RunReport
+from sdpipe.runlog import current_run_id
 
 RESULT_PARQUET = "result.parquet"
 RESULT_CSV = "result.csv"
@@ -27,7 +28,7 @@ MAX_PLOTTED_RUNS = 10
 
 def write_outputs(report: RunReport, options, series: pd.DataFrame, timings: dict[str, float], started: float) -> str:
     """Stage every output file, then publish them together; return the output URL."""
-    run_id = uuid.uuid4().hex[:12]
+    run_id = current_run_id() or uuid.uuid4().hex[:12]
     frame = report.result if report.result is not None else pd.DataFrame()
     with OutputFolder(options.output, options.storage_options, run_id=run_id) as folder:
         folder.write_bytes(RESULT_PARQUET, _parquet_bytes(frame))

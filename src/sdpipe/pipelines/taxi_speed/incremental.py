@@ -70,7 +70,7 @@ def locked_output(run):
 
 @dataclasses.dataclass
 class CachedFile:
-    """What the previous run kept of one input file."""
+    """The previous run's entry for one input file: its version, layout and counts."""
 
     file: dict[str, Any]
     layout: dict[str, Any]
