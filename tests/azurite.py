@@ -52,7 +52,7 @@ import subprocess
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -120,14 +120,18 @@ class AzuriteProcess:
     """One Azurite service process; a context manager that starts and stops it.
 
     ``https=True`` creates a self-signed certificate for 127.0.0.1 and turns on
-    OAuth, which Azurite accepts only over HTTPS.
+    OAuth, which Azurite accepts only over HTTPS.  ``account=(name, key)``
+    replaces the development account (the key must be base64).
     """
 
-    def __init__(self, kind: str, *, https: bool = False, workdir: Path | None = None):
+    def __init__(
+        self, kind: str, *, https: bool = False, workdir: Path | None = None, account: tuple[str, str] | None = None
+    ):
         if kind not in SERVICES:
             raise ValueError(f"unknown Azurite service {kind!r}; choose one of {', '.join(SERVICES)}")
         self.kind = kind
         self.https = https
+        self.account = account
         self._own_workdir = workdir is None
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix=f"azurite-{kind}-"))
         self.process: subprocess.Popen | None = None
@@ -140,7 +144,7 @@ class AzuriteProcess:
         self.stop()
 
     def start(self) -> AzuriteService:
-        """Start the service on a free port and return it once it answers HTTP requests."""
+        """Start the service on a free port and return it once it responds to HTTP requests."""
         binary = BIN_DIR / f"azurite-{self.kind}"
         if not binary.exists():
             raise RuntimeError(f"{binary} not found; run `npm ci` in {REPO_ROOT} to install Azurite")
@@ -166,9 +170,16 @@ class AzuriteProcess:
                 "--disableTelemetry",
                 *cert_args,
             ]  # fmt: skip
+            env = dict(os.environ)
+            if self.account:
+                env["AZURITE_ACCOUNTS"] = ":".join(self.account)
             with open(log_path, "wb") as log:
-                self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir)
+                self.process = subprocess.Popen(
+                    command, stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir, env=env
+                )
             service = AzuriteService(self.kind, port, "https" if self.https else "http", ca_file)
+            if self.account:
+                service = replace(service, account_name=self.account[0], account_key=self.account[1])
             if _wait_until_answering(self.process, service):
                 self.service = service
                 return service

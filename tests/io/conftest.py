@@ -1,6 +1,6 @@
 """Backends for the storage test suite: the same tests run on local files and on Azurite.
 
-``backend`` is parametrized over ``local`` and ``azurite``; each test gets a
+``backend`` is parametrized over ``local`` and ``azurite``.  Each test gets a
 fresh folder (a tmp_path, or a new container on Azurite) and a small API to
 put, read and list files without going through sdpipe.
 """

@@ -177,7 +177,7 @@ def test_remote_interrupted_publish_restored(azurite_backend):
 def test_publish_never_replaces_inputs(backend):
     backend.put("data/trips.csv", b"input row\n")
 
-    with pytest.raises(StorageError, match=r"holds 1 file\(s\) that no sdpipe run wrote \('trips.csv'\)"):
+    with pytest.raises(StorageError, match=r"contains 1 file\(s\) that no sdpipe run wrote \('trips.csv'\)"):
         with OutputFolder(backend.url("data"), backend.storage_options) as folder:
             folder.write_text("result.csv", "x\n")
             folder.publish()

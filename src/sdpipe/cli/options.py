@@ -11,7 +11,7 @@ from typing import Any, Callable
 import click
 
 from sdpipe.cluster import DEFAULT_CONNECT_TIMEOUT, ClusterConfig, resolve_cluster
-from sdpipe.io.secrets import StorageOptions, install_logging_filter, mask_text
+from sdpipe.io.secrets import StorageOptions, install_logging_filter
 from sdpipe.jobs import JOB_CLUSTER_KEY
 from sdpipe.locking import output_lock
 from sdpipe.pipeline import RunReport
@@ -23,10 +23,14 @@ LOG_FORMATS = ("text", "json")
 def parse_storage_options(values: tuple[str, ...]) -> StorageOptions:
     """Turn repeated ``KEY=VALUE`` strings into a storage-options dict whose repr masks secrets."""
     options = StorageOptions()
-    for item in values:
+    for number, item in enumerate(values, start=1):
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise click.BadParameter(f"{mask_text(item)!r} is not KEY=VALUE", param_hint="--storage-option")
+            # The value is not shown: a secret given without its name cannot be recognised and masked.
+            raise click.BadParameter(
+                f"item {number} is not KEY=VALUE (its text is not shown in case it is a secret)",
+                param_hint="--storage-option",
+            )
         options[key.strip()] = value
     return options
 

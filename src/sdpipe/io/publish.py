@@ -9,7 +9,7 @@ the staged one moved in, then the old one deleted.  If a crash falls
 between the two renames, the next publication to the same place moves the
 old folder back first.
 
-On object stores, where a folder cannot be renamed, the output folder holds
+On object stores, where a folder cannot be renamed, the output folder contains
 ``_SUCCESS`` (a JSON list of the run's files) while, and only while, its
 files are one finished run's result.  Publication removes ``_SUCCESS``,
 moves the previous run's files to ``_previous/RUN_ID/``, copies the staged
@@ -20,7 +20,7 @@ away), the next publication to the same place restores them first.
 Readers check for ``_SUCCESS`` with :func:`published_files`.
 
 Outputs never replace files that no sdpipe run wrote: a destination folder
-that holds such files (inputs, for example) is rejected.  Names that start
+that contains such files (inputs, for example) is rejected.  Names that start
 with ``_`` or ``.`` (markers, locks, staging areas) are not counted.
 """
 
@@ -299,13 +299,13 @@ def _check_name(name: str) -> None:
 
 
 def _check_only_own_files(url: str, names: list[str], own_files: list[str]) -> None:
-    """Raise if the destination holds files that no sdpipe run wrote there."""
+    """Raise if the destination contains files that no sdpipe run wrote there."""
     own = set(own_files)
     foreign = sorted(n for n in names if n not in own and not n.split("/")[0].startswith(("_", ".")))
     if foreign:
         shown = ", ".join(repr(n) for n in foreign[:5]) + (" ..." if len(foreign) > 5 else "")
         raise StorageError(
-            f"the output folder {url} holds {len(foreign)} file(s) that no sdpipe run wrote ({shown}); "
+            f"the output folder {url} contains {len(foreign)} file(s) that no sdpipe run wrote ({shown}); "
             "sdpipe never replaces them, so choose an empty or new output folder"
         )
 

@@ -97,7 +97,7 @@ def _masked_match(match: re.Match) -> str:
 
 
 def is_secret_option(name: str, value: Any) -> bool:
-    """Tell whether a storage option holds a secret, judged by its name."""
+    """Tell whether a storage option contains a secret, judged by its name."""
     lowered = name.lower()
     if lowered == "credential":
         return not (isinstance(value, str) and value in PUBLIC_CREDENTIAL_VALUES)

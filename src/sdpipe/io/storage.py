@@ -27,7 +27,7 @@ hosts and the cloud metadata address without being asked to.
 
 ``blob_endpoint`` (or ``AZURE_STORAGE_SERVICE_ENDPOINT``) names the blob
 service URL of an emulator or a private endpoint, for example
-``http://127.0.0.1:10000/devstoreaccount1``; sdpipe turns it into the
+``http://127.0.0.1:10000/devstoreaccount1``.  sdpipe turns it into the
 connection string or ``account_host`` that adlfs expects.
 
 Azure AD credentials are live objects, so the options carry only the kind's
@@ -257,7 +257,7 @@ def _check_credential_kind(options: Mapping[str, Any]) -> None:
 
 
 def account_name_of(options: Mapping[str, Any]) -> str | None:
-    """Return the storage account name the options address, if it can be told."""
+    """Return the storage account name the options address, or None if they do not name one."""
     if options.get("account_name"):
         return str(options["account_name"])
     fields = parse_connection_string(options.get("connection_string") or "")
@@ -369,7 +369,7 @@ def check_endpoint_reachable(options: Mapping[str, Any]) -> None:
     before it reports an unreachable host; this check tries
     :data:`PROBE_ATTEMPTS` times with short timeouts first.  A reachable
     endpoint is checked once per process.  Behind an HTTP proxy the check is
-    skipped, because only the proxy can tell whether the endpoint answers.
+    skipped, because only the proxy can connect to the endpoint.
     """
     endpoint = blob_endpoint_of(options)
     parts = urlsplit(endpoint)
