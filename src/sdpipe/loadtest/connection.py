@@ -6,7 +6,8 @@ ones adlfs and the Azure CLI read (``AZURE_STORAGE_CONNECTION_STRING``,
 ``AZURE_STORAGE_ACCOUNT_NAME``, ``AZURE_STORAGE_ACCOUNT_KEY``,
 ``AZURE_STORAGE_SAS_TOKEN``).  Error messages built here pass through
 :meth:`QueueSettings.mask`, so a key or signature never reaches a log line,
-an exception or a report.
+an exception or a report; the values are also registered with
+:mod:`sdpipe.io.secrets`, whose log filter masks them in every log line.
 """
 
 from __future__ import annotations
@@ -16,22 +17,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sdpipe.errors import ConfigError, MissingDependencyError
+from sdpipe.io.secrets import MASK, mask_text, register_secret
 
-MASK = "***"
 DEFAULT_POOL_SIZE = 64
-
-# Secret parts of connection strings and SAS query strings, masked even when
-# they are not among the configured values (a SAS URL pasted into an endpoint).
-_SECRET_PATTERNS = [
-    re.compile(r"(?i)(AccountKey=)[^;\s]+"),
-    re.compile(r"(?i)(SharedAccessSignature=)[^;\s]+"),
-    re.compile(r"(?i)([?&]sig=)[^&\s'\"]+"),
-]
 
 
 @dataclass(frozen=True)
 class QueueSettings:
-    """Where the queues are and how to authenticate; ``repr`` shows no secret.
+    """The queue endpoint and credentials; ``repr`` shows no secret.
 
     Exactly one way to authenticate is used, in this order: connection string,
     account key, SAS token.  ``queue_endpoint`` overrides the account's public
@@ -46,6 +39,9 @@ class QueueSettings:
     sas_token: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
+        # Registered values are masked by sdpipe's log filter and error printer too.
+        for secret in self.secrets():
+            register_secret(secret)
         if not (self.connection_string or self.account_key or self.sas_token):
             raise ConfigError(
                 "no queue credentials: pass --connection-string or set AZURE_STORAGE_CONNECTION_STRING, "
@@ -88,9 +84,7 @@ class QueueSettings:
         """Return ``text`` with every secret value and secret URL or connection-string part masked."""
         for secret in self.secrets():
             text = text.replace(secret, MASK)
-        for pattern in _SECRET_PATTERNS:
-            text = pattern.sub(lambda match: match.group(1) + MASK, text)
-        return text
+        return mask_text(text)
 
     def describe(self) -> dict[str, Any]:
         """Return the settings for reports: endpoint and method, no secret."""
