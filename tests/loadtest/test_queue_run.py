@@ -1,7 +1,7 @@
 """Load tests against Azurite's queue service: accounting, failures, poison, retries, a killed consumer.
 
 Expected values come from the run's definition (which ids were sent, which
-messages were told to fail) and from reading the written files here with
+messages were configured to fail) and from reading the written files here with
 json and numpy, never from sdpipe's own counters.
 """
 
