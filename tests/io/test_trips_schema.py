@@ -86,9 +86,12 @@ def test_debug_run_validates_each_partition(tmp_path, monkeypatch):
     checked = []
     monkeypatch.setattr(schema, "validate_trips", lambda table, url: checked.append((table.num_rows, url)))
     logger = logging.getLogger("sdpipe.pipelines.taxi_speed.tasks")
-    monkeypatch.setattr(logger, "level", logging.DEBUG)
-
-    api.run_taxi_speed(str(path), blocksize=1024, scheduler="synchronous")
+    level = logger.level
+    logger.setLevel(logging.DEBUG)  # setLevel, unlike assigning .level, clears the logger's cache
+    try:
+        api.run_taxi_speed(str(path), blocksize=1024, scheduler="synchronous")
+    finally:
+        logger.setLevel(level)
 
     assert sum(rows for rows, _ in checked) == 200
     assert len(checked) == -(-path.stat().st_size // 1024)

@@ -24,7 +24,8 @@ def test_json_stdout_is_one_document(sdpipe, trips, tmp_path):
 
     assert run.exit_code == 0, run.stderr
     document = json.loads(run.stdout)  # raises if anything else is on stdout
-    assert run.stdout.strip().startswith("{") and run.stdout.strip().endswith("}")
+    assert run.stdout.startswith("{")
+    assert run.stdout.rstrip("\n").endswith("}")
     assert {"pipeline", "status", "inputs", "counts", "output", "result"} <= set(document)
     assert document["pipeline"] == "taxi-speed"
     assert document["status"] == "ok"

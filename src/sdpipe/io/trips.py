@@ -71,7 +71,7 @@ TRIP_SCHEMA = pa.schema(
 
 @dataclass(frozen=True)
 class TripLayout:
-    """How one trip file is laid out, found once by :func:`inspect_file`.
+    """The layout of one trip file, found once by :func:`inspect_file`.
 
     ``columns`` maps the job's column names (pickup, dropoff, distance and
     optionally color) to the file's own names.  For CSV, ``field_names``
@@ -114,7 +114,7 @@ class Partition:
 class PartitionData:
     """What the reader got from one partition.
 
-    ``short_rows`` holds the text of rows with fewer fields than the header;
+    ``short_rows`` contains the text of rows with fewer fields than the header;
     ``timestamp_formats`` counts, per time column, the values read in each
     layout (see :mod:`sdpipe.io.trip_values` for the labels).
     """

@@ -63,7 +63,7 @@ from sdpipe.pipelines.taxi_speed.run import COMPAT_CHOICES, DEFAULT_OUTPUT, SAMP
     "--compat",
     type=click.Choice(COMPAT_CHOICES),
     default=None,
-    help="Reproduce the arithmetic of Azure's Serverless MapReduce sample (see the README).",
+    help="Reproduce the arithmetic of Azure's Serverless MapReduce sample: seven weekday means (see docs/taxi-speed.md).",
 )
 @click.option("--rejected-output", metavar="DIR", help="Also write the rejected rows, with their reason, to DIR/rejected.parquet.")
 @click.option(

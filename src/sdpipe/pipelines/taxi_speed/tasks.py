@@ -19,7 +19,7 @@ logger = logging.getLogger(__name__)
 
 MapResult = tuple[Partial, "pa.Table | None"]
 
-# Columns of the rejected rows; raw_row holds the text of rows cut short, which have no values.
+# Columns of the rejected rows; raw_row contains the text of rows cut short, which have no values.
 REJECTED_SCHEMA = pa.schema(
     [
         ("file", pa.string()),
