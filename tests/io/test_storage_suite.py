@@ -76,6 +76,15 @@ def test_spaces_and_brackets_in_names(backend):
     assert fs.cat_file(path) == b"two\n"
 
 
+def test_glob_in_folder_with_brackets(backend):
+    backend.put("run [2019]/a.csv", b"1\n")
+    backend.put("run [2019]/b.txt", b"2\n")
+
+    files = expand_inputs(backend.url("run [2019]/*.csv"), backend.storage_options)
+
+    assert _names(files, backend) == ["run [2019]/a.csv"]
+
+
 def test_no_match_raises_no_input(backend):
     backend.put("in/a.csv", b"1\n")
 

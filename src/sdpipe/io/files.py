@@ -137,10 +137,24 @@ def _matching_paths(fs: fsspec.AbstractFileSystem, path: str) -> list[str]:
             root = path.rstrip("/")
             return [p for p in fs.find(path) if not _is_hidden(p, root)]
         if any(ch in path for ch in GLOB_CHARACTERS):
-            return [p for p in fs.glob(path) if fs.isfile(p)]
+            matches = fs.glob(path) or _glob_in_literal_folder(fs, path)
+            return [p for p in matches if fs.isfile(p)]
     except FileNotFoundError:
         pass
     return []
+
+
+def _glob_in_literal_folder(fs: fsspec.AbstractFileSystem, path: str) -> list[str]:
+    """Glob the last part of ``path`` in a folder whose name contains ``[`` or ``]`` literally.
+
+    fsspec reads ``[x]`` as a character class, so ``data [x]/*.csv`` would
+    match nothing; an existing folder's brackets are escaped as ``[[]`` and ``[]]``.
+    """
+    folder, _, name = path.rpartition("/")
+    if not ("[" in folder or "]" in folder) or not fs.isdir(folder):
+        return []
+    escaped = "".join(f"[{ch}]" if ch in "[]" else ch for ch in folder)
+    return fs.glob(f"{escaped}/{name}")
 
 
 def _translated(exc: Exception, urlpath: str, storage_options: dict[str, Any] | None) -> Exception | None:
