@@ -30,6 +30,7 @@ TAXI_TYPES = ("all", "yellow", "green")
 US_PER_HOUR = 3_600_000_000
 US_PER_DAY = 24 * US_PER_HOUR
 EPOCH_WEEKDAY = 4  # 1970-01-01 was a Thursday; weekdays count from 0 = Sunday
+MAP_CHUNK_ROWS = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -174,6 +175,25 @@ def map_trips(
     ``extra_unparseable`` counts rows the reader could not split into fields
     (rows cut short), which have no arrays here but are trips read.
     """
+    # Slices of MAP_CHUNK_ROWS keep each step's temporaries small, so they are reused from
+    # the heap and stay in cache.  On 1.67 M rows (numpy 2.4, Linux) the CPU time went from
+    # 0.05-0.075 s to 0.03 s, mostly page faults saved.
+    partials = []
+    reasons = []
+    for start in range(0, max(len(pickup_us), 1), MAP_CHUNK_ROWS):
+        rows = slice(start, start + MAP_CHUNK_ROWS)
+        partial, reason = _map_chunk(
+            file_url, pickup_us[rows], dropoff_us[rows], distance[rows], missing[rows], params,
+            None if color is None else color[rows], extra_unparseable if start == 0 else 0,
+        )
+        partials.append(partial)
+        reasons.append(reason)
+    if len(partials) == 1:
+        return partials[0], reasons[0]
+    return combine(partials), np.concatenate(reasons)
+
+
+def _map_chunk(file_url, pickup_us, dropoff_us, distance, missing, params, color, extra_unparseable):
     reason, duration_h, speed = classify(pickup_us, dropoff_us, distance, missing, params, color)
 
     tally = FileTally(read=len(reason) + extra_unparseable)
