@@ -163,12 +163,12 @@ def test_unreadable_file(sdpipe, write_csv, tmp_path, monkeypatch):
     path = write_csv("trips.csv", HEADER + ROW)
     real_open = local.LocalFileSystem._open
 
-    def refuse(self, name, *args, **kwargs):
+    def deny_open(self, name, *args, **kwargs):
         if str(name).endswith("trips.csv"):
             raise PermissionError(13, "Permission denied", str(name))
         return real_open(self, name, *args, **kwargs)
 
-    monkeypatch.setattr(local.LocalFileSystem, "_open", refuse)
+    monkeypatch.setattr(local.LocalFileSystem, "_open", deny_open)
 
     run = sdpipe("run", "taxi-speed", "-i", path, "-o", tmp_path / "o")
 
