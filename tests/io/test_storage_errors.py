@@ -168,3 +168,22 @@ def test_storage_errors_survive_pickling(azurite_blob, container):
 def test_config_error_for_bad_option_value(azure_clean_env):
     with pytest.raises(ConfigError, match=r"invalid value 'lots' for storage option 'max_concurrency'; give a number"):
         expand_inputs("az://c/x.csv", {"account_name": "a", "anon": "true", "max_concurrency": "lots"})
+
+
+def test_wrapped_connection_error_translated():
+    from azure.core.exceptions import ServiceRequestError
+
+    from sdpipe.io.storage import translate_error
+
+    options = {"account_name": "acct", "account_key": WRONG_KEY, "blob_endpoint": "http://127.0.0.1:9/acct"}
+    try:
+        try:
+            raise ServiceRequestError("Cannot connect to host 127.0.0.1:9")
+        except ServiceRequestError as inner:
+            raise RuntimeError("Failed to fetch range") from inner
+    except RuntimeError as outer:
+        translated = translate_error(outer, "az://c/x.csv", options)
+
+    assert isinstance(translated, StorageError)
+    assert str(translated) == "cannot reach the Azure Storage endpoint http://127.0.0.1:9/acct: Cannot connect to host 127.0.0.1:9"
+    assert translate_error(ValueError("not azure"), "az://c/x.csv", options) is None

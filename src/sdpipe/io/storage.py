@@ -428,11 +428,11 @@ def translate_error(
     where = _Where.of(azure_exc, urlpath, options or {})
     reason = _first_line(azure_exc)
     if isinstance(azure_exc, ServiceRequestError):
-        return StorageError(f"cannot reach the Azure Blob endpoint {where.endpoint}: {reason}")
+        return StorageError(f"cannot reach the Azure Storage endpoint {where.endpoint}: {reason}")
     if not isinstance(azure_exc, HttpResponseError):
         if isinstance(azure_exc, ClientAuthenticationError):
             return StorageError(f"authentication failed for account {where.account!r}: {reason}")
-        return StorageError(f"Azure Blob storage request for {where.url} failed: {reason}")
+        return StorageError(f"Azure Storage request for {where.url} failed: {reason}")
 
     code = str(getattr(azure_exc.error_code, "value", azure_exc.error_code) or "")
     status = azure_exc.status_code
@@ -451,7 +451,7 @@ def translate_error(
         return NoInputError(f"container {where.container!r} not found in account {where.account!r} at {where.endpoint}")
     if code == "BlobNotFound" or status == 404:
         return NoInputError(f"{where.url} not found in account {where.account!r} ({reason})")
-    return StorageError(f"Azure Blob storage request for {where.url} failed ({code or status}: {reason})")
+    return StorageError(f"Azure Storage request for {where.url} failed ({code or status}: {reason})")
 
 
 def _azure_cause(exc: BaseException) -> BaseException | None:
