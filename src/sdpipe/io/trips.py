@@ -18,7 +18,6 @@ newlines; a file that did would show as unparseable rows.
 from __future__ import annotations
 
 import csv
-import io
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
@@ -415,7 +414,7 @@ def _parse_csv(data: bytes, layout: TripLayout, names: list[str], skip_rows: int
     at least the header's fields but another width are parsed again, grouped
     by width, so that each keeps its first fields.
     """
-    if not data.strip():
+    if not data or data.isspace():  # isspace, unlike strip, does not copy the whole block
         return PartitionData(_empty_table(layout))  # a byte range inside one long line, or past the end
     short_rows: list[str] = []
     other_widths: dict[int, list[str]] = {}
@@ -437,7 +436,7 @@ def _parse_csv(data: bytes, layout: TripLayout, names: list[str], skip_rows: int
 
     try:
         table = pa_csv.read_csv(
-            io.BytesIO(data),
+            pa.BufferReader(data),
             read_options=read_options,
             parse_options=parse_options,
             convert_options=pa_csv.ConvertOptions(
@@ -453,7 +452,7 @@ def _parse_csv(data: bytes, layout: TripLayout, names: list[str], skip_rows: int
         other_widths.clear()
         as_text = {name: pa.string() for name in wanted}
         table = pa_csv.read_csv(
-            io.BytesIO(data),
+            pa.BufferReader(data),
             read_options=read_options,
             parse_options=parse_options,
             convert_options=pa_csv.ConvertOptions(
@@ -486,17 +485,34 @@ def _concat(first: PartitionData, second: PartitionData) -> PartitionData:
     )
 
 
-def _read_block(handle, offset: int, length: int) -> bytes:
-    """Return the lines that start within ``[offset, offset + length)``."""
+def _read_block(handle, offset: int, length: int) -> bytearray:
+    """Return the lines that start within ``[offset, offset + length)``.
+
+    The block is read into one bytearray that grows in place by the end of
+    its last line, so a 64 MiB block is not copied again.
+    """
     if offset > 0:
         handle.seek(offset - 1)
         if handle.read(1) != b"\n":
             handle.readline()  # skip the rest of a line that started in the previous block
     start = handle.tell()
-    data = handle.read(offset + length - start) if offset + length > start else b""
+    data = bytearray(max(offset + length - start, 0))
+    del data[_read_into(handle, data) :]
     if data and not data.endswith(b"\n"):
         data += handle.readline()
     return data
+
+
+def _read_into(handle, buffer: bytearray) -> int:
+    """Fill ``buffer`` from ``handle`` until it is full or the file ends; return the bytes read."""
+    filled = 0
+    with memoryview(buffer) as view:
+        while filled < len(buffer):
+            count = handle.readinto(view[filled:])
+            if not count:
+                break
+            filled += count
+    return filled
 
 
 def _normalise(columns: dict[str, pa.ChunkedArray]) -> PartitionData:
