@@ -164,6 +164,17 @@ def install_plugin(client: Client, cluster: LocalCluster, plugin: KillWorker) ->
     return cluster.scheduler.plugins[plugin.name]
 
 
+def test_unset_scheduler_uses_existing_client(test_cluster, monkeypatch):
+    cluster, client = test_cluster
+    for variable in ("SDPIPE_SCHEDULER", "DASK_SCHEDULER_ADDRESS", "DASK_SCHEDULER"):
+        monkeypatch.delenv(variable, raising=False)
+    worker_pids = set(client.run(os.getpid).values())
+
+    (pid,) = compute(dask.delayed(os.getpid, pure=False)(), cluster=ClusterConfig())
+
+    assert pid in worker_pids
+
+
 def test_worker_killed_mid_run_result_exact(test_cluster, many_task_trips, tmp_path):
     cluster, client = test_cluster
     folder, frame = many_task_trips

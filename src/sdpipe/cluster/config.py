@@ -1,4 +1,4 @@
-"""Where a run's tasks execute: the cluster settings and their resolution.
+"""Cluster settings, which say where a run's tasks execute, and their resolution.
 
 Each setting is taken from the first of these layers that sets it: command
 line flag, environment variable (``SDPIPE_*`` before Dask's own), job file,
@@ -67,10 +67,10 @@ class ClusterConfig:
     ``tcp://127.0.0.1:8786``.  ``None`` lets :func:`sdpipe.cluster.compute`
     resolve it from the environment, an existing Client, or the default.
 
-    ``workers``, ``threads_per_worker`` and ``memory_limit`` (per worker:
-    bytes, a size such as ``"4GiB"``, a fraction of the machine's memory, or
-    ``"auto"``) size a LocalCluster; giving any of them with ``scheduler``
-    left unset means ``local-cluster``.  ``connect_timeout`` is in seconds.
+    ``workers``, ``threads_per_worker`` and ``memory_limit`` size a
+    LocalCluster, so giving any of them with ``scheduler`` left unset means
+    ``local-cluster``.  ``memory_limit`` is per worker: bytes, a size such as
+    ``"4GiB"``, a fraction of the machine's memory, or ``"auto"``.  ``connect_timeout`` is in seconds.
     ``progress`` draws a progress bar on stderr; ``print_dashboard_link``
     prints the Dask dashboard's address on stderr when a distributed
     scheduler runs the tasks.  ``origin`` maps a setting to where its value

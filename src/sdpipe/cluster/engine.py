@@ -16,6 +16,7 @@ from typing import Any
 
 from sdpipe.cluster.config import (
     DEFAULT_CLIENT,
+    DEFAULT_CONNECT_TIMEOUT,
     LOCAL_CLUSTER,
     ClusterConfig,
     resolve_cluster,
@@ -33,7 +34,7 @@ class ClusterError(SdpipeError, RuntimeError):
 
 
 class SchedulerUnreachableError(ClusterError, ConnectionError):
-    """No distributed scheduler answered at the given address within the connect timeout."""
+    """No distributed scheduler accepted a connection at the given address within the connect timeout."""
 
 
 def compute(*collections: Any, cluster: ClusterConfig | None = None) -> tuple:
@@ -84,11 +85,11 @@ def _local_get(name: str) -> Any:
     return get
 
 
-
-
 def _resolve_unset(config: ClusterConfig) -> ClusterConfig:
+    # A connect timeout left at its default must not hide SDPIPE_CONNECT_TIMEOUT.
+    timeout = None if config.connect_timeout == DEFAULT_CONNECT_TIMEOUT else config.connect_timeout
     resolved = resolve_cluster(
-        {"connect_timeout": config.connect_timeout},
+        {"connect_timeout": timeout},
         progress=config.progress,
         print_dashboard_link=config.print_dashboard_link,
         default=None,
@@ -97,7 +98,7 @@ def _resolve_unset(config: ClusterConfig) -> ClusterConfig:
         return resolved
     scheduler = DEFAULT_CLIENT if _default_client(required=False) is not None else None
     return resolve_cluster(
-        {"scheduler": scheduler, "connect_timeout": config.connect_timeout},
+        {"scheduler": scheduler, "connect_timeout": timeout},
         progress=config.progress,
         print_dashboard_link=config.print_dashboard_link,
     )
