@@ -1,4 +1,4 @@
-"""Cluster settings, which say where a run's tasks execute, and their resolution.
+"""Cluster settings (where a run's tasks execute) and their resolution.
 
 Each setting is taken from the first of these layers that sets it: command
 line flag, environment variable (``SDPIPE_*`` before Dask's own), job file,
