@@ -29,11 +29,16 @@ def run_taxi_speed(
     storage_options: dict[str, Any] | None = None,
     blocksize: int = DEFAULT_BLOCKSIZE,
     scheduler: str | None = None,
+    workers: int | None = None,
+    cluster: ClusterConfig | None = None,
 ) -> RunReport:
     """Run taxi-speed and return the whole :class:`~sdpipe.pipeline.RunReport`.
 
     ``urlpath`` is one path, glob or URL, or a list of them; ``None`` takes
     the bundled sample.  Nothing is written unless ``output`` is given.
+    ``scheduler`` and ``workers`` choose where tasks run, as the CLI flags
+    do; pass a whole :class:`~sdpipe.cluster.ClusterConfig` as ``cluster``
+    for the other settings.
     """
     inputs = (urlpath,) if isinstance(urlpath, str) else tuple(urlpath or ())
     options = TaxiSpeedOptions(
@@ -50,7 +55,9 @@ def run_taxi_speed(
         storage_options=dict(storage_options or {}),
         blocksize=blocksize,
     )
-    return run(options, ClusterConfig(scheduler=scheduler))
+    if cluster is None:
+        cluster = ClusterConfig(scheduler=scheduler, workers=workers)
+    return run(options, cluster)
 
 
 def taxi_speed(urlpath: str | Sequence[str] | None = None, **options: Any) -> pd.DataFrame:
