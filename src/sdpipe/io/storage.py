@@ -43,7 +43,7 @@ import socket
 import threading
 import time
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -124,6 +124,20 @@ def resolve_storage_options(
     for name in ("account_key", "sas_token", "connection_string", "client_secret"):
         register_secret(resolved.get(name))
     return resolved
+
+
+def resolve_for_urls(urlpaths: Sequence[str | None], storage_options: Mapping[str, Any] | None = None) -> StorageOptions:
+    """Resolve storage options once, on the client, for a run that touches ``urlpaths``.
+
+    The first Azure URL among them decides (a run's options serve all its
+    URLs).  Pipelines call this before building their task graph, so that
+    workers on other machines get complete options instead of reading
+    their own environment.
+    """
+    for urlpath in urlpaths:
+        if urlpath and is_azure_url(urlpath):
+            return resolve_storage_options(urlpath, storage_options)
+    return StorageOptions(storage_options or {})
 
 
 def _resolve_azure(options: StorageOptions, environ: Mapping[str, str]) -> StorageOptions:

@@ -7,6 +7,7 @@ from typing import Any
 import pandas as pd
 
 from sdpipe.cluster import ClusterConfig
+from sdpipe.io.secrets import StorageOptions
 from sdpipe.pipeline import RunReport
 from sdpipe.pipelines.batch_validation.batches import parse_duration
 from sdpipe.pipelines.batch_validation.run import BatchValidationOptions, run
@@ -39,7 +40,7 @@ def run_batch_validation(
         stale_after=stale_after,
         fail_on_invalid=fail_on_invalid,
         max_errors_per_file=max_errors_per_file,
-        storage_options=dict(storage_options or {}),
+        storage_options=StorageOptions(storage_options or {}),
     )
     return run(options, ClusterConfig(scheduler=scheduler))
 

@@ -7,7 +7,7 @@ import logging
 import posixpath
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pandas as pd
@@ -15,6 +15,7 @@ import pandas as pd
 from sdpipe.cluster import ClusterConfig, compute
 from sdpipe.errors import EXIT_FAILURE, EXIT_VERDICT, ConfigError, NoInputError, StorageError
 from sdpipe.io.files import filesystem_for
+from sdpipe.io.storage import resolve_for_urls
 from sdpipe.pipeline import RunReport
 from sdpipe.pipelines.batch_validation import routing
 from sdpipe.pipelines.batch_validation.batches import Batch, Listing, plan_batches
@@ -81,6 +82,8 @@ class _Places:
 
 def run(options: BatchValidationOptions, cluster: ClusterConfig | None = None) -> RunReport:
     """Check every complete batch of the inbound folder and route it, unless ``dry_run``."""
+    storage_options = resolve_for_urls([options.inbound, options.output], options.storage_options)
+    options = replace(options, storage_options=storage_options)
     spec = load_spec(options.spec)
     places = _places(options)
     now = options.now if options.now is not None else time.time()

@@ -8,6 +8,7 @@ from typing import Any
 import pandas as pd
 
 from sdpipe.cluster import ClusterConfig
+from sdpipe.io.secrets import StorageOptions
 from sdpipe.pipeline import RunReport
 from sdpipe.pipelines.message_timing.run import MessageTimingOptions, run
 
@@ -44,7 +45,7 @@ def run_message_timing(
         relative_accuracy=relative_accuracy,
         max_p99_ms=max_p99_ms,
         fail_on_loss=fail_on_loss,
-        storage_options=dict(storage_options or {}),
+        storage_options=StorageOptions(storage_options or {}),
         spill_dir=spill_dir,
         **extra,
     )

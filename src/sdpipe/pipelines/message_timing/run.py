@@ -8,7 +8,7 @@ import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import pandas as pd
@@ -17,6 +17,7 @@ from sdpipe.cluster import ClusterConfig, compute
 from sdpipe.errors import EXIT_VERDICT, ConfigError, NoInputError
 from sdpipe.io.files import expand_inputs
 from sdpipe.io.messages import DEFAULT_BLOCKSIZE, TIME_FIELDS, plan_blocks
+from sdpipe.io.storage import resolve_for_urls
 from sdpipe.pipeline import RunReport
 from sdpipe.pipelines.message_timing.compute import BY_CHOICES, ENQUEUE_TIMES, PERCENTILE_MODES, TimingParams
 from sdpipe.pipelines.message_timing.tasks import BlockIndex, RunKey, map_block, map_sent_block, summarise_key
@@ -86,6 +87,9 @@ def run(options: MessageTimingOptions, cluster: ClusterConfig | None = None) -> 
     timings: dict[str, float] = {}
     if not options.inputs:
         raise NoInputError("no input given; pass --input PATH (a file, a glob pattern or a URL of record files)")
+
+    urls = [*options.inputs, *(options.producer_log or ()), options.output]
+    options = replace(options, storage_options=resolve_for_urls(urls, options.storage_options))
 
     files = expand_inputs(list(options.inputs), options.storage_options)
     blocks = plan_blocks(files, options.storage_options, options.blocksize)

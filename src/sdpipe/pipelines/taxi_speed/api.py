@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 
 from sdpipe.cluster import ClusterConfig
+from sdpipe.io.secrets import StorageOptions
 from sdpipe.io.trips import DEFAULT_BLOCKSIZE
 from sdpipe.pipeline import RunReport
 from sdpipe.pipelines.taxi_speed.run import TaxiSpeedOptions, run
@@ -52,7 +53,7 @@ def run_taxi_speed(
         taxi_type=taxi_type,
         compat=compat,
         rejected_output=rejected_output,
-        storage_options=dict(storage_options or {}),
+        storage_options=StorageOptions(storage_options or {}),
         blocksize=blocksize,
     )
     if cluster is None:

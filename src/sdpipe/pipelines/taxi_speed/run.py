@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ import pandas as pd
 from sdpipe.cluster import ClusterConfig
 from sdpipe.errors import ConfigError, NoInputError
 from sdpipe.io.files import expand_inputs
+from sdpipe.io.storage import resolve_for_urls
 from sdpipe.io.trips import DEFAULT_BLOCKSIZE, TripLayout, inspect_file, plan_partitions
 from sdpipe.pipeline import RunReport
 from sdpipe.pipelines.taxi_speed.compute import (
@@ -118,6 +119,8 @@ def run(options: TaxiSpeedOptions, cluster: ClusterConfig | None = None, *, forc
     started = time.time()
     timings: dict[str, float] = {}
     inputs = options.inputs or default_inputs()
+    storage_options = resolve_for_urls([*inputs, options.output, options.rejected_output], options.storage_options)
+    options = replace(options, storage_options=storage_options)
 
     files = expand_inputs(list(inputs), options.storage_options)
     rerun = IncrementalRun(options, files, force=force)
