@@ -29,6 +29,9 @@ test: $(STAMP) node_modules/.installed
 ## Regenerate the bundled sample with sdpipe's own generator (deterministic).
 sample: $(STAMP)
 	$(BIN)/sdpipe generate taxi --rows 6000 --months 3 --seed 2017 --output data/sample --dirty
+	rm -rf data/sample/batches/inbound
+	$(BIN)/sdpipe generate batches --seed 2024 --output data/sample/batches/inbound
+	$(BIN)/sdpipe generate messages --runs 3 --messages 600 --seed 2024 --output data/sample/messages
 
 ## Benchmark taxi-speed against DuckDB and Polars and update docs/benchmarks.md.
 ## BENCH_ROWS trips (default 20 M), BENCH_RUNS interleaved runs each; data goes to

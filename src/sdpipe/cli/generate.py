@@ -83,3 +83,18 @@ def messages(runs, messages, sessions, duplicate_rate, loss_rate, reorder_rate, 
     written = write_jsonl(generated.records, path) if file_format == "jsonl" else write_flat(generated.records, path)
     click.echo(written)
     click.echo(write_producer_log(generated.sent, folder / "producer-log.csv"))
+
+
+@generate.command(name="batches")
+@click.option("--seed", type=int, default=2024, show_default=True, help="Random seed.")
+@click.option("--records", type=click.IntRange(min=4), default=6, show_default=True, help="Records per file.")
+@click.option("--output", "-o", required=True, metavar="DIR", help="Inbound folder to write the files into.")
+def batches(seed: int, records: int, output: str) -> None:
+    """Write customer CSV drops: one valid, one invalid and one incomplete batch, and unmatched files.
+
+    Example: sdpipe generate batches --output /tmp/drop/inbound
+    """
+    from sdpipe.generate.batches import write_customer_batches
+
+    for path in write_customer_batches(output, seed=seed, records=records):
+        click.echo(path)
