@@ -271,6 +271,17 @@ def describe_machine() -> dict:
     }
 
 
+def _git_commit() -> str | None:
+    """Return the checked-out commit, marked ``-dirty`` when the tree has changes, or None outside git."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
+                                capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return commit.stdout.strip() + ("-dirty" if status.stdout.strip() else "")
+
+
 # ---------------------------------------------------------------- report
 
 
@@ -321,7 +332,7 @@ def render_size(result: dict) -> list[str]:
         "",
         f"Run {result['finished']} with {result['runs']} interleaved runs per engine and format "
         f"(`{result['command']}`); load average {result['load_before']} before and "
-        f"{result['load_after']} after.  Machine: {machine['cpu']}, {machine['usable_cpus']} usable CPUs, "
+        f"{result['load_after']} after, sdpipe commit {result.get('sdpipe_commit') or 'unknown'}.  Machine: {machine['cpu']}, {machine['usable_cpus']} usable CPUs, "
         f"{machine['memory_gib']} GiB RAM, {machine['os']}, Python {machine['python']}.",
         "",
         "| format | engine | median wall (s) | min – max (s) | rows/s | peak RSS (MiB) | × best peer | results agree |",
@@ -367,9 +378,52 @@ def render_growth(results: list[dict]) -> list[str]:
     return lines + [""]
 
 
+# (name, format, rows, engine, what the engine's median is divided by, highest ratio that meets it)
+TARGETS = (
+    ("parquet, 20 M rows: sdpipe vs the faster peer", "parquet", 20_000_000, "sdpipe", "best peer", 1.25),
+    ("parquet, 100 M rows: sdpipe vs the faster peer", "parquet", 100_000_000, "sdpipe", "best peer", 1.0),
+    ("CSV, 20 M rows: sdpipe vs the faster peer", "csv", 20_000_000, "sdpipe", "best peer", 0.8),
+    ("100 M rows, parquet: LocalCluster vs default scheduler", "parquet", 100_000_000, "sdpipe-cluster", "sdpipe", 1.3),
+    ("100 M rows, CSV: LocalCluster vs default scheduler", "csv", 100_000_000, "sdpipe-cluster", "sdpipe", 1.3),
+)
+MEMORY_TARGET = 1.2  # peak RSS at 100 M rows / peak RSS at 20 M rows
+
+
+def render_targets(results: list[dict]) -> list[str]:
+    """Compare the stored medians with the performance targets; a size not measured says so."""
+    by_size = {r["rows"]: {(s["engine"], s["format"]): s for s in summarize(r["measurements"], r["rows"])} for r in results}
+    lines = [
+        "### Targets",
+        "",
+        "| target | limit | measured | met |",
+        "|---|---:|---:|---|",
+    ]
+    for name, file_format, rows, engine, versus, limit in TARGETS:
+        rows_here = by_size.get(rows, {})
+        row = rows_here.get((engine, file_format))
+        if versus == "best peer":
+            ratio = row["ratio_to_best_peer"] if row else None
+        else:
+            base = rows_here.get((versus, file_format))
+            ratio = row["median_s"] / base["median_s"] if row and base and row["median_s"] and base["median_s"] else None
+        lines.append(_target_line(name, limit, ratio))
+    for file_format in FORMATS:
+        small = by_size.get(20_000_000, {}).get(("sdpipe", file_format))
+        large = by_size.get(100_000_000, {}).get(("sdpipe", file_format))
+        ratio = large["peak_rss_mib"] / small["peak_rss_mib"] if small and large else None
+        lines.append(_target_line(f"{file_format}: sdpipe peak RSS, 100 M vs 20 M rows", MEMORY_TARGET, ratio))
+    return lines + [""]
+
+
+def _target_line(name: str, limit: float, ratio: float | None) -> str:
+    if ratio is None:
+        return f"| {name} | ≤ {limit:.2f} × | not measured | – |"
+    return f"| {name} | ≤ {limit:.2f} × | {ratio:.2f} × | {'yes' if ratio <= limit else '**no**'} |"
+
+
 def render_tables(results: list[dict]) -> str:
     results = sorted(results, key=lambda r: r["rows"])
-    lines: list[str] = []
+    lines = render_targets(results)
     for result in results:
         lines += render_size(result)
     if len(results) > 1:
@@ -445,6 +499,7 @@ def main(argv: list[str] | None = None) -> int:
         "load_before": load_before,
         "load_after": [round(x, 2) for x in os.getloadavg()],
         "machine": describe_machine(),
+        "sdpipe_commit": _git_commit(),
         "notes": notes,
         "measurements": [asdict(m) for m in measurements],
     }
