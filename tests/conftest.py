@@ -35,3 +35,16 @@ def real_data() -> Path:
             pytest.fail(message)
         pytest.skip(message)
     return folder
+
+
+@pytest.fixture(autouse=True)
+def isolated_secret_registry():
+    """Forget secrets that a test registered, so that masking in one test never depends on another."""
+    from sdpipe.io import secrets
+
+    with secrets._registered_lock:
+        before = set(secrets._registered)
+    yield
+    with secrets._registered_lock:
+        secrets._registered.clear()
+        secrets._registered.update(before)
