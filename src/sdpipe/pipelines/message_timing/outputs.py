@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import platform
-import time
 import uuid
 from typing import Any
 
@@ -13,8 +11,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from sdpipe import __version__
 from sdpipe.io.publish import OutputFolder
+from sdpipe.manifest import base_manifest
 from sdpipe.pipeline import RunReport
 from sdpipe.runlog import current_run_id
 
@@ -81,29 +79,9 @@ def plot_series(series: pd.DataFrame) -> bytes:
 
 
 def build_manifest(report: RunReport, options, run_id: str, timings: dict[str, float], started: float) -> dict[str, Any]:
-    """Return what a later reader needs to trust the output: inputs, parameters, counts, versions."""
-    import dask
-    import numpy
-
-    return {
-        "pipeline": report.pipeline,
-        "run_id": run_id,
-        "sdpipe_version": __version__,
-        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
-        "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "parameters": options.describe(),
-        "inputs": report.inputs,
-        "counts": report.counts,
-        "status": report.status,
-        "threshold_breaches": report.details.get("threshold_breaches", []),
-        "result_rows": 0 if report.result is None else len(report.result),
-        "files": [RESULT_PARQUET, RESULT_CSV, SERIES_PARQUET, SERIES_PNG, MANIFEST],
-        "timings": {k: round(v, 3) for k, v in timings.items()},
-        "versions": {
-            "python": platform.python_version(),
-            "dask": dask.__version__,
-            "pyarrow": pa.__version__,
-            "pandas": pd.__version__,
-            "numpy": numpy.__version__,
-        },
-    }
+    """Return the message-timing manifest: the shared fields plus the verdict and threshold breaches."""
+    files = [RESULT_PARQUET, RESULT_CSV, SERIES_PARQUET, SERIES_PNG, MANIFEST]
+    manifest = base_manifest(report, options, run_id, timings, started, files)
+    manifest["status"] = report.status
+    manifest["threshold_breaches"] = report.details.get("threshold_breaches", [])
+    return manifest

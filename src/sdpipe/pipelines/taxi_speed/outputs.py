@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import platform
-import time
 import uuid
 from typing import Any
 
@@ -13,12 +11,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from sdpipe import __version__
 from sdpipe.io.publish import OutputFolder
+from sdpipe.manifest import base_manifest
 from sdpipe.pipeline import RunReport
-from sdpipe.runlog import current_run_id
 from sdpipe.pipelines.taxi_speed.tasks import REJECTED_SCHEMA
 from sdpipe.plotting import line_or_bar_chart
+from sdpipe.runlog import current_run_id
 
 RESULT_PARQUET = "result.parquet"
 RESULT_CSV = "result.csv"
@@ -83,27 +81,5 @@ def write_rejected(rejected: pa.Table | None, options) -> str:
 
 
 def build_manifest(report: RunReport, options, run_id: str, timings: dict[str, float], started: float) -> dict[str, Any]:
-    """Return what a later reader needs to trust the output: inputs, parameters, counts, versions."""
-    import dask
-    import numpy
-
-    return {
-        "pipeline": report.pipeline,
-        "run_id": run_id,
-        "sdpipe_version": __version__,
-        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
-        "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "parameters": options.describe(),
-        "inputs": report.inputs,
-        "counts": report.counts,
-        "result_rows": 0 if report.result is None else len(report.result),
-        "files": [RESULT_PARQUET, RESULT_CSV, PLOT_PNG, MANIFEST],
-        "timings": {k: round(v, 3) for k, v in timings.items()},
-        "versions": {
-            "python": platform.python_version(),
-            "dask": dask.__version__,
-            "pyarrow": pa.__version__,
-            "pandas": pd.__version__,
-            "numpy": numpy.__version__,
-        },
-    }
+    """Return the taxi-speed manifest: the shared fields of :func:`~sdpipe.manifest.base_manifest`."""
+    return base_manifest(report, options, run_id, timings, started, [RESULT_PARQUET, RESULT_CSV, PLOT_PNG, MANIFEST])

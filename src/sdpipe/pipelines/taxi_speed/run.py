@@ -24,7 +24,6 @@ from sdpipe.pipelines.taxi_speed.compute import (
     TAXI_TYPES,
     Partial,
     SpeedParams,
-    combine,
     compat_weekday_means,
 )
 from sdpipe.pipelines.taxi_speed.incremental import IncrementalRun, locked_output
