@@ -311,19 +311,22 @@ def _field_names(header: list[str] | tuple[str, ...], width: int) -> list[str]:
 
 
 def plan_partitions(layout: TripLayout, storage_options=None, blocksize: int = DEFAULT_BLOCKSIZE) -> list[Partition]:
-    """Split one file into partitions of about ``blocksize`` bytes."""
+    """Split one file into partitions of about ``blocksize`` bytes (parquet: at most, but one row group at least)."""
     if layout.format == "parquet":
         fs, path = filesystem_for(layout.file.url, storage_options)
         with fs.open(path, "rb") as handle:
             metadata = pq.ParquetFile(handle).metadata
+        # Row groups are joined only while the partition stays within blocksize, so that a
+        # partition's rows, and the memory of its task, do not grow with the file.
         groups: list[list[int]] = [[]]
         size = 0
         for i in range(metadata.num_row_groups):
-            if groups[-1] and size >= blocksize:
+            group_size = metadata.row_group(i).total_byte_size
+            if groups[-1] and size + group_size > blocksize:
                 groups.append([])
                 size = 0
             groups[-1].append(i)
-            size += metadata.row_group(i).total_byte_size
+            size += group_size
         return [Partition(layout, n, row_groups=tuple(g)) for n, g in enumerate(groups)]
 
     if layout.compression or not layout.columns or layout.file.size <= blocksize:
