@@ -58,8 +58,9 @@ def line_or_bar_chart(
     axes.set_xlabel(key)
     axes.set_ylabel(ylabel)
     axes.grid(True, alpha=0.3)
-    axes.legend()
-    figure.tight_layout()
+    # At the foot of the figure, so that the legend never hides a bar or a point.
+    figure.legend(*axes.get_legend_handles_labels(), loc="lower center", ncol=len(series), frameon=False)
+    figure.tight_layout(rect=(0, 0.07, 1, 1))
 
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")

@@ -23,6 +23,7 @@ RESULT_CSV = "result.csv"
 PLOT_PNG = "speed.png"
 MANIFEST = "manifest.json"
 REJECTED_PARQUET = "rejected.parquet"
+WEEKDAY_LABELS = ("Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat")  # weekday 0 = Sunday
 
 
 def write_outputs(
@@ -63,6 +64,8 @@ def _plot(frame: pd.DataFrame, options) -> bytes:
     plotted = frame.copy()
     if key == "date":
         plotted[key] = pd.to_datetime(plotted[key])
+    if key == "weekday":
+        plotted[key] = [WEEKDAY_LABELS[int(day)] for day in plotted[key]]
     series = [("mean_speed_mph", "mean of trip speeds")]
     if "distance_weighted_speed_mph" in plotted:
         series.append(("distance_weighted_speed_mph", "total miles / total hours"))

@@ -119,7 +119,7 @@ def run(options: TaxiSpeedOptions, cluster: ClusterConfig | None = None, *, forc
     timings: dict[str, float] = {}
     inputs = options.inputs or default_inputs()
     storage_options = resolve_for_urls([*inputs, options.output, options.rejected_output], options.storage_options)
-    options = replace(options, storage_options=storage_options)
+    options = replace(options, inputs=tuple(inputs), storage_options=storage_options)
 
     files = expand_inputs(list(inputs), options.storage_options)
     rerun = IncrementalRun(options, files, force=force)
