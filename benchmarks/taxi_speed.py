@@ -223,7 +223,8 @@ def run_rounds(args: argparse.Namespace, folder: Path, engines: list[str]) -> li
                     wall, peak, code, tail = measure(command)
                     item = Measurement(engine, file_format, n, round(wall, 4), peak, code)
                     if code != 0:
-                        item.agrees, item.problem = False, f"exit code {code}: {tail.strip()[-400:]}"
+                        last_line = (tail.strip().splitlines() or [""])[-1]
+                        item.agrees, item.problem = False, f"exit code {code}: {last_line[-400:]}"
                     else:
                         result = load_result(output / "result.parquet")
                         reference = reference or result
