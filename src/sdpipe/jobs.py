@@ -18,7 +18,9 @@ options::
     account_key = "${AZURE_STORAGE_KEY}"
 
 Any string value may contain ``${NAME}``, replaced by the environment
-variable ``NAME`` when the job is loaded.  A secret (a key whose name
+variable ``NAME`` when the job is loaded.  A run fails when such a
+variable is not set; ``sdpipe check`` only warns, unless asked with
+``--require-env``.  A secret (a key whose name
 contains key, secret, token, password, sas, credential or connection_string)
 must be such a reference: a job file with an inline secret is invalid.
 
@@ -46,6 +48,7 @@ from typing import Any
 import click
 
 from sdpipe.errors import ConfigError
+from sdpipe.io.secrets import mask_text
 
 TOP_LEVEL_KEYS = ("pipeline", "description", "options", "cluster", "storage_options")
 SECTIONS = ("options", "cluster", "storage_options")
@@ -57,15 +60,30 @@ SECRET_WORDS = ("key", "secret", "token", "password", "sas", "credential", "conn
 ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
+class JobFileError(ConfigError):
+    """A job file has mistakes; the message lists them, secrets already masked in each."""
+
+    # Masking the whole text again would read "account_key: holds a secret" as a secret's value.
+    masked = True
+
+
 @dataclass(frozen=True)
 class JobProblem:
-    """One mistake in a job file: the dotted key it is at and what is wrong."""
+    """One mistake in a job file: the dotted key it is at and what is wrong.
+
+    ``unset_variable`` names the environment variable whose absence is the
+    problem, a mistake for a run but not in the file itself.  ``safe``
+    marks a message built from key and variable names only, which is shown
+    as it is; any other message may quote a value and is masked.
+    """
 
     key: str
     message: str
+    unset_variable: str | None = None
+    safe: bool = False
 
     def __str__(self) -> str:
-        return f"{self.key}: {self.message}"
+        return f"{mask_text(self.key)}: {self.message if self.safe else mask_text(self.message)}"
 
 
 @dataclass(frozen=True)
@@ -120,7 +138,7 @@ def load_job(path: str | os.PathLike, environ: dict[str, str] | None = None) -> 
     """Read, resolve and check a job file; raise :class:`ConfigError` listing every mistake."""
     job, problems = check_job(path, environ)
     if problems:
-        raise ConfigError(format_problems(str(path), problems))
+        raise JobFileError(format_problems(str(path), problems))
     assert job is not None
     return job
 
@@ -130,6 +148,8 @@ def check_job(path: str | os.PathLike, environ: dict[str, str] | None = None) ->
 
     Checks only the file itself: no input is listed and no cluster is
     contacted, so job files that point at remote storage check offline.
+    A reference to an unset variable is a problem with ``unset_variable``
+    set; the value it is in is not checked further.
     """
     raw = read_toml(path)
     environ = dict(os.environ if environ is None else environ)
@@ -140,11 +160,12 @@ def check_job(path: str | os.PathLike, environ: dict[str, str] | None = None) ->
     command = _pipeline_command(pipeline, problems)
 
     resolved, references = _resolve_references(raw, environ, problems)
+    unresolved = {problem.key for problem in problems if problem.unset_variable}
     problems += _check_inline_secrets(raw)
     if command is None:
         return None, problems
 
-    defaults, cluster, storage_options = _check_sections(resolved, command, problems)
+    defaults, cluster, storage_options = _check_sections(resolved, command, problems, unresolved)
     references = {_param_key(key, command): value for key, value in references.items()}
     job = Job(
         path=str(path),
@@ -224,7 +245,9 @@ def _resolve_references(raw: dict[str, Any], environ: dict[str, str], problems: 
         def substitute(match: re.Match) -> str:
             name = match.group(1)
             if name not in environ:
-                problems.append(JobProblem(key, f"environment variable {name} is not set; export it before the run"))
+                problems.append(
+                    JobProblem(key, f"environment variable {name} is not set; export it before the run", name, safe=True)
+                )
                 return ""
             return environ[name]
 
@@ -248,6 +271,7 @@ def _check_inline_secrets(raw: dict[str, Any]) -> list[JobProblem]:
                     f"{section}.{key}",
                     "holds a secret written inline; keep it in an environment variable and write "
                     f'{key} = "${{{variable}}}"',
+                    safe=True,
                 )
             )
     return problems
@@ -258,7 +282,8 @@ def _is_secret_name(key: str) -> bool:
     return any(word in lowered for word in SECRET_WORDS)
 
 
-def _check_sections(resolved: dict[str, Any], command: click.Command, problems: list[JobProblem]):
+def _check_sections(resolved: dict[str, Any], command: click.Command, problems: list[JobProblem], unresolved: set[str]):
+    """Check [options], [cluster] and [storage_options]; values that name an unset variable are taken unchecked."""
     from sdpipe.cluster.config import SETTINGS
 
     params = {key: p for key, p in _params_by_key(command).items() if p.name not in (STORAGE_PARAM, *SETTINGS)}
@@ -272,7 +297,7 @@ def _check_sections(resolved: dict[str, Any], command: click.Command, problems: 
             problems.append(JobProblem(f"options.{key}", _unknown_option(normal, params)))
             continue
         param = params[normal]
-        problem = _convert(ctx, param, value)
+        problem = None if f"options.{key}" in unresolved else _convert(ctx, param, value)
         if problem:
             problems.append(JobProblem(f"options.{key}", problem))
             continue
@@ -283,7 +308,10 @@ def _check_sections(resolved: dict[str, Any], command: click.Command, problems: 
         if getattr(param, "required", False) and param.name not in defaults:
             problems.append(JobProblem(f"options.{_public_key(param)}", "missing; this pipeline needs it"))
 
-    cluster = _check_cluster(resolved.get("cluster"), problems)
+    cluster_table = resolved.get("cluster")
+    if isinstance(cluster_table, dict):
+        cluster_table = {k: v for k, v in cluster_table.items() if f"cluster.{k}" not in unresolved}
+    cluster = _check_cluster(cluster_table, problems)
     storage_options = _check_storage_options(resolved.get("storage_options"), problems)
     return defaults, cluster, storage_options
 

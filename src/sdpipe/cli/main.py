@@ -12,7 +12,7 @@ from sdpipe.cli.errors import run_with_exit_codes
 from sdpipe.cli.generate import generate
 from sdpipe.cli.load_test import load_test
 from sdpipe.errors import ConfigError
-from sdpipe.jobs import check_job, format_problems, is_job_file, job_command, load_job
+from sdpipe.jobs import JobProblem, check_job, format_problems, is_job_file, job_command, load_job
 from sdpipe.registry import available_pipelines, get_pipeline
 
 
@@ -67,27 +67,48 @@ def run() -> None:
 
 @cli.command()
 @click.argument("job_files", metavar="JOB_FILE...", nargs=-1, required=True)
+@click.option("--require-env", is_flag=True,
+              help="Count environment variables that a file references but that are not set as mistakes, "
+              "as on the host that runs the jobs. Without it they are warnings.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only the mistakes.")
-def check(job_files: tuple[str, ...], quiet: bool) -> None:
+def check(job_files: tuple[str, ...], require_env: bool, quiet: bool) -> None:
     """Check job files without running them, and list every mistake with its key.
 
     Nothing is read from the inputs and no cluster is contacted, so a job
     file that points at remote storage or a remote scheduler checks offline.
-    Environment variables that the file references must be set.
+    An environment variable that the file references but that is not set
+    here is a warning (a run fails without it); --require-env makes it a
+    mistake, for a check on the host that runs the jobs.
 
+    \b
     Example: sdpipe check pipelines/*.toml
+    Example: sdpipe check --require-env /etc/sdpipe/nightly.toml
     """
     failed = 0
     for path in job_files:
         job, problems = check_job(path)
-        if problems:
+        unset = [p for p in problems if p.unset_variable is not None and not require_env]
+        mistakes = [p for p in problems if p not in unset]
+        if mistakes:
             failed += 1
-            click.echo(format_problems(path, problems), err=True)
-        elif not quiet and job is not None:
-            click.echo(f"{path}: valid {job.pipeline} job")
-            click.echo("  " + shlex.join(job.command_line()))
+            click.echo(format_problems(path, mistakes), err=True)
+            continue
+        if quiet or job is None:
+            continue
+        click.echo(f"{path}: valid {job.pipeline} job")
+        click.echo("  " + shlex.join(job.command_line()))
+        if unset:
+            click.echo(_unset_warning(path, unset), err=True)
     if failed:
         raise ConfigError(f"{failed} of {len(job_files)} job file{'s' if len(job_files) != 1 else ''} invalid")
+
+
+def _unset_warning(path: str, unset: list[JobProblem]) -> str:
+    names = ", ".join(f"{p.unset_variable} ({p.key})" for p in unset)
+    return (
+        f"{path}: warning: not set here: {names}; a run needs "
+        f"{'them' if len(unset) > 1 else 'it'} exported (check with --require-env to count this as a mistake)"
+    )
 
 
 cli.add_command(generate)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import inspect
 import logging
@@ -10,7 +11,10 @@ from typing import Any, Callable
 
 import click
 
+from sdpipe.cli.errors import echo_verdict, request_json_document
 from sdpipe.cluster import DEFAULT_CONNECT_TIMEOUT, ClusterConfig, resolve_cluster
+from sdpipe.cluster.config import parse_seconds
+from sdpipe.errors import EXIT_VERDICT, ConfigError
 from sdpipe.io.secrets import StorageOptions, install_logging_filter
 from sdpipe.jobs import JOB_CLUSTER_KEY
 from sdpipe.locking import output_lock
@@ -18,6 +22,85 @@ from sdpipe.pipeline import RunReport
 from sdpipe.runlog import JsonFormatter, RunIdFilter, json_logs, new_run_id, set_log_format
 
 LOG_FORMATS = ("text", "json")
+
+
+class Seconds(click.ParamType):
+    """A duration in seconds: a number, or a Dask duration such as ``30s`` or ``2 minutes``.
+
+    It parses with the cluster module's :func:`parse_seconds`, so a flag, its
+    environment variable and a job file accept the same values.
+    """
+
+    name = "seconds"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        try:
+            return parse_seconds(value, "duration")
+        except ConfigError as exc:
+            # parse_seconds says "invalid duration VALUE; what to give".
+            advice = str(exc).partition("; ")[2]
+            self.fail(f"{value!r} is not a valid duration; {advice}", param, ctx)
+
+
+class ByteSize(click.ParamType):
+    """A number of bytes: a whole number or a size such as ``64MiB`` or ``128 MB`` (``dask.utils.parse_bytes``)."""
+
+    name = "size"
+
+    def __init__(self, minimum: int = 0):
+        self.minimum = minimum
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        from dask.utils import format_bytes, parse_bytes
+
+        if isinstance(value, int) and not isinstance(value, bool):
+            size = value
+        else:
+            try:
+                size = parse_bytes(str(value).strip())
+            except (ValueError, TypeError):
+                self.fail(f"{value!r} is not a size; give bytes or a size such as 64MiB", param, ctx)
+        if size < self.minimum:
+            self.fail(f"{value!r} is below the minimum of {format_bytes(self.minimum)} ({self.minimum} bytes)", param, ctx)
+        return size
+
+
+def size_text(size: int) -> str:
+    """Return a size for help text: ``64 MiB`` for a whole number of a binary unit, else Dask's format."""
+    from dask.utils import format_bytes
+
+    for unit, name in ((2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB")):
+        if size >= unit and size % unit == 0:
+            return f"{size // unit} {name}"
+    return format_bytes(size)
+
+
+class IsoDate(click.ParamType):
+    """A calendar date written YYYY-MM-DD, returned as :class:`datetime.date`."""
+
+    name = "date"
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return "YYYY-MM-DD"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> dt.date:
+        if isinstance(value, dt.datetime):
+            return value.date()
+        if isinstance(value, dt.date):
+            return value
+        text = str(value).strip()
+        try:
+            return dt.datetime.strptime(text, "%Y-%m-%d").date()
+        except ValueError:
+            pass
+        try:
+            # strptime says only "does not match"; this names what is wrong in a well-formed date.
+            dt.date(*(int(part) for part in text.split("-")))
+        except (TypeError, ValueError) as exc:
+            reason = f" ({exc})" if text.count("-") == 2 else ""
+        else:
+            reason = ""
+        self.fail(f"{text!r} is not a valid date{reason}; give YYYY-MM-DD", param, ctx)
 
 
 def parse_storage_options(values: tuple[str, ...]) -> StorageOptions:
@@ -63,8 +146,10 @@ def common_options(command: Callable) -> Callable:
             "--workers",
             type=click.IntRange(min=1),
             default=None,
-            help="Start a LocalCluster of this many worker processes on this machine. "
-            "[default: as Dask splits the cores] [env: SDPIPE_WORKERS]",
+            help="Start a LocalCluster of this many worker processes on this machine. Without it, no "
+            "LocalCluster starts unless --threads-per-worker, --memory-limit or --scheduler local-cluster "
+            "asks for one, and tasks run where --scheduler says (threads of this process by default); "
+            "a LocalCluster without --workers gets as many as Dask splits the cores into. [env: SDPIPE_WORKERS]",
         ),
         click.option(
             "--threads-per-worker",
@@ -83,14 +168,24 @@ def common_options(command: Callable) -> Callable:
         ),
         click.option(
             "--connect-timeout",
-            type=click.FloatRange(min=0, min_open=True),
+            type=Seconds(),
             default=None,
             metavar="SECONDS",
-            help=f"How long to try to reach a running scheduler before failing. "
-            f"[default: {DEFAULT_CONNECT_TIMEOUT:g}] [env: SDPIPE_CONNECT_TIMEOUT]",
+            help=f"How long to try to reach a running scheduler before failing, in seconds (10) or as a "
+            f"duration (30s, 2m). [default: {DEFAULT_CONNECT_TIMEOUT:g} s] [env: SDPIPE_CONNECT_TIMEOUT]",
         ),
-        click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout and nothing else there."),
-        click.option("--quiet", "-q", is_flag=True, help="Print no summary and no progress; errors still go to stderr."),
+        click.option(
+            "--json/--no-json",
+            "as_json",
+            default=False,
+            help="Print one JSON document on stdout and nothing else there, also when the run fails.",
+        ),
+        click.option(
+            "--quiet/--no-quiet",
+            "-q",
+            default=False,
+            help="Print no summary and no progress; errors, and the reason of exit code 3, still go to stderr.",
+        ),
         click.option("--debug", is_flag=True, help="Log at DEBUG level and show tracebacks of errors."),
         click.option(
             "--log-format",
@@ -153,14 +248,18 @@ def cluster_from(scheduler: str | None, quiet: bool, *, job: dict[str, Any] | No
     return resolve_cluster({"scheduler": scheduler, **values}, job=job, progress=progress, print_dashboard_link=not quiet)
 
 
-def emit_report(report: RunReport, as_json: bool, quiet: bool) -> int:
+def emit_report(report: RunReport, as_json: bool, quiet: bool, *, verdict: str | None = None) -> int:
     """Print the report and return the exit code.
 
     With ``as_json`` stdout holds only the JSON document and the readable
-    summary goes to stderr; otherwise the summary goes to stdout.
+    summary goes to stderr; otherwise the summary goes to stdout.  When the
+    exit code is 3, ``verdict`` (why the run failed the check the user asked
+    for) is printed on stderr as one ``Failed:`` line, even with ``quiet``.
     """
     if as_json:
         click.echo(report.to_json())
+    if report.exit_code == EXIT_VERDICT:
+        echo_verdict(verdict or f"{report.pipeline} found what you asked it to fail on (exit code {EXIT_VERDICT})")
     if not quiet:
         lines = list(report.summary)
         if report.output:
@@ -172,18 +271,23 @@ def emit_report(report: RunReport, as_json: bool, quiet: bool) -> int:
     return report.exit_code
 
 
-def pipeline_command(func: Callable) -> Callable:
+def pipeline_command(func: Callable | None = None, *, lock_output: Callable[[dict[str, Any]], str | None] | None = None) -> Callable:
     """Wrap a command body so that logging is set up first and its exit code is returned.
 
     Cluster flags that the body does not take as arguments are kept in the
-    click context, where :func:`cluster_from` finds them.
+    click context, where :func:`cluster_from` finds them.  The run holds the
+    lock on its output: ``kwargs["output"]``, or what ``lock_output(kwargs)``
+    returns for a command whose output has a derived default.
     """
+    if func is None:
+        return functools.partial(pipeline_command, lock_output=lock_output)
     accepted = inspect.signature(func).parameters
     takes_all = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> int:
         new_run_id()
+        request_json_document(kwargs.get("as_json", False))
         configure_logging(kwargs.get("quiet", False), kwargs.get("debug", False), kwargs.get("log_format", "text"))
         if "log_format" not in accepted and not takes_all:
             kwargs.pop("log_format", None)
@@ -195,7 +299,8 @@ def pipeline_command(func: Callable) -> Callable:
                 if name not in accepted:
                     kwargs.pop(name, None)
         # One run at a time per output: a second run exits 75 (LockHeldError) before reading anything.
-        with output_lock(kwargs.get("output"), parse_storage_options(kwargs.get("storage_option") or ())):
+        locked = lock_output(kwargs) if lock_output is not None else kwargs.get("output")
+        with output_lock(locked, parse_storage_options(kwargs.get("storage_option") or ())):
             return func(*args, **kwargs)
 
     return wrapper

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from sdpipe.cli.options import cluster_from, common_options, emit_report, parse_storage_options, pipeline_command
@@ -18,14 +20,14 @@ from sdpipe.pipelines.batch_validation.run import BatchValidationOptions, run
 @click.option("--spec", "spec", default=None, metavar="FILE",
               help="Batch spec (TOML): naming pattern and per file type rules. Default: the spec shipped with "
               "sdpipe, with the rules of Azure's Serverless File Validation sample.")
-@click.option("--dry-run", is_flag=True, help="Check and report, but move and write nothing.")
+@click.option("--dry-run/--no-dry-run", default=False, help="Check and report, but move and write nothing.")
 @click.option("--stale-after", default=None, metavar="DURATION",
               help="Report incomplete batches whose newest file is older than this as stale, e.g. 36h, 2d, 1h30m.")
-@click.option("--fail-on-invalid", is_flag=True, help="Exit with code 3 when any batch is invalid.")
+@click.option("--fail-on-invalid/--no-fail-on-invalid", default=False, help="Exit with code 3 when any batch is invalid.")
 @click.option("--max-errors-per-file", type=click.IntRange(min=1), default=None, metavar="N",
               help="Problems listed per file in reports (all are counted). Default: the spec's, 100 in the default spec.")
 @common_options
-@pipeline_command
+@pipeline_command(lock_output=lambda kwargs: routing_root(kwargs["inbound"], kwargs.get("output")))
 def command(inbound, output, spec, dry_run, stale_after, fail_on_invalid, max_errors_per_file,
             storage_option, scheduler, as_json, quiet, debug) -> int:
     """Check complete customer CSV batches and route each to valid/ or invalid/.
@@ -42,7 +44,8 @@ def command(inbound, output, spec, dry_run, stale_after, fail_on_invalid, max_er
 
     \b
     Exit codes: 0 the run worked (whatever the verdicts), 1 a file could not
-    be routed, 2 usage error, 3 --fail-on-invalid and a batch is invalid.
+    be routed, 2 usage error, 3 --fail-on-invalid and a batch is invalid,
+    75 another run holds the lock on the output (given or derived).
 
     Example: sdpipe run batch-validation --input data/drop/inbound --stale-after 2d --json
     """
@@ -61,4 +64,24 @@ def command(inbound, output, spec, dry_run, stale_after, fail_on_invalid, max_er
         storage_options=parse_storage_options(storage_option),
     )
     report = run(options, cluster_from(scheduler, quiet))
-    return emit_report(report, as_json, quiet)
+    return emit_report(report, as_json, quiet, verdict=_verdict(report))
+
+
+def routing_root(inbound: str, output: str | None) -> str:
+    """Return the output a run routes to, and so locks: ``output``, or the parent folder of ``inbound``."""
+    if output:
+        return output
+    stripped = inbound.rstrip("/")
+    protocol, separator, path = stripped.partition("://")
+    if separator:
+        # An inbound folder at the root of a container routes within that container.
+        return stripped.rsplit("/", 1)[0] if "/" in path else stripped
+    return os.path.dirname(os.path.abspath(stripped))
+
+
+def _verdict(report) -> str:
+    """Return the one-line reason of exit code 3: the invalid batches."""
+    invalid = [entry["batch"] for entry in report.result_records() if entry.get("status") == "invalid"]
+    shown = ", ".join(invalid[:5]) + (f" and {len(invalid) - 5} more" if len(invalid) > 5 else "")
+    total = len(report.result) if report.result is not None else len(invalid)
+    return f"{len(invalid)} of {total} batch{'es' if total != 1 else ''} invalid (--fail-on-invalid): {shown}"

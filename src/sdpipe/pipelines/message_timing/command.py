@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import click
 
-from sdpipe.cli.options import cluster_from, common_options, emit_report, parse_storage_options, pipeline_command
+from sdpipe.cli.options import (
+    ByteSize,
+    cluster_from,
+    common_options,
+    emit_report,
+    parse_storage_options,
+    pipeline_command,
+    size_text,
+)
 from sdpipe.io.messages import DEFAULT_BLOCKSIZE
 from sdpipe.pipelines.message_timing.compute import BY_CHOICES, ENQUEUE_TIMES, PERCENTILE_MODES
 from sdpipe.pipelines.message_timing.run import DEFAULT_OUTPUT, MessageTimingOptions, run
@@ -28,9 +36,9 @@ from sdpipe.pipelines.message_timing.run import DEFAULT_OUTPUT, MessageTimingOpt
               help="Relative error bound of approximate percentiles (plus 0.001 ms).")
 @click.option("--max-p99-ms", type=click.FloatRange(min=0), default=None,
               help="Exit 3 when a row's latency p99 is above this many milliseconds.")
-@click.option("--fail-on-loss", is_flag=True, help="Exit 3 when a row has missing messages.")
-@click.option("--blocksize", type=click.IntRange(min=1024), default=DEFAULT_BLOCKSIZE, show_default=True,
-              help="Bytes of JSON lines or CSV per read task.")
+@click.option("--fail-on-loss/--no-fail-on-loss", default=False, help="Exit 3 when a row has missing messages.")
+@click.option("--blocksize", type=ByteSize(minimum=1024), default=DEFAULT_BLOCKSIZE, show_default=size_text(DEFAULT_BLOCKSIZE),
+              help="Size of JSON lines or CSV per read task: bytes, or a size such as 64MiB or 128MB.")
 @click.option("--spill-dir", metavar="URLPATH", default=None,
               help="Folder for the records split by run between the two stages (default: a temporary folder, deleted "
               "afterwards). Workers on other machines need a folder they all reach.")
@@ -70,4 +78,11 @@ def command(inputs, producer_log, output, enqueue_time, by, percentiles, relativ
         spill_dir=spill_dir,
     )
     report = run(options, cluster_from(scheduler, quiet))
-    return emit_report(report, as_json, quiet)
+    return emit_report(report, as_json, quiet, verdict=_verdict(report.details.get("threshold_breaches", [])))
+
+
+def _verdict(breaches: list[str], shown: int = 3) -> str:
+    """Return the one-line reason of exit code 3: how many thresholds were exceeded, and the first few."""
+    listed = "; ".join(breaches[:shown])
+    more = f"; and {len(breaches) - shown} more (see the summary or --json)" if len(breaches) > shown else ""
+    return f"{len(breaches)} threshold{'s' if len(breaches) != 1 else ''} exceeded: {listed}{more}"

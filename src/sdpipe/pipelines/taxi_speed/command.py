@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 import click
 
-from sdpipe.cli.options import cluster_from, common_options, emit_report, parse_storage_options, pipeline_command
+from sdpipe.cli.options import (
+    ByteSize,
+    IsoDate,
+    cluster_from,
+    common_options,
+    emit_report,
+    parse_storage_options,
+    pipeline_command,
+    size_text,
+)
+from sdpipe.io.trips import DEFAULT_BLOCKSIZE
 from sdpipe.pipelines.taxi_speed.compute import GROUP_BY_CHOICES, TAXI_TYPES
 from sdpipe.pipelines.taxi_speed.run import COMPAT_CHOICES, DEFAULT_OUTPUT, SAMPLE_PATTERN, TaxiSpeedOptions, run
 
@@ -36,8 +44,8 @@ from sdpipe.pipelines.taxi_speed.run import COMPAT_CHOICES, DEFAULT_OUTPUT, SAMP
     show_default=True,
     help="Key of the result rows: pickup date, weekday (0 = Sunday), hour of day (0-23) or month (YYYY-MM).",
 )
-@click.option("--start", type=click.DateTime(["%Y-%m-%d"]), help="First pickup date to include (YYYY-MM-DD, inclusive).")
-@click.option("--end", type=click.DateTime(["%Y-%m-%d"]), help="Last pickup date to include (YYYY-MM-DD, inclusive).")
+@click.option("--start", type=IsoDate(), help="First pickup date to include (inclusive).")
+@click.option("--end", type=IsoDate(), help="Last pickup date to include (inclusive).")
 @click.option(
     "--max-hours",
     type=click.FloatRange(min=0, min_open=True),
@@ -68,14 +76,14 @@ from sdpipe.pipelines.taxi_speed.run import COMPAT_CHOICES, DEFAULT_OUTPUT, SAMP
 @click.option("--rejected-output", metavar="DIR", help="Also write the rejected rows, with their reason, to DIR/rejected.parquet.")
 @click.option(
     "--blocksize",
-    type=click.IntRange(min=1024),
-    default=64 * 1024 * 1024,
-    show_default=True,
-    help="Bytes of CSV or parquet per task.",
+    type=ByteSize(minimum=1024),
+    default=DEFAULT_BLOCKSIZE,
+    show_default=size_text(DEFAULT_BLOCKSIZE),
+    help="Size of CSV or parquet per task: bytes, or a size such as 64MiB or 128MB.",
 )
 @click.option(
-    "--force",
-    is_flag=True,
+    "--force/--no-force",
+    default=False,
     help="Read every input file again, even when the inputs and options are those of the last run on --output.",
 )
 @common_options
@@ -110,8 +118,8 @@ def command(inputs, output, group_by, start, end, max_hours, max_mph, taxi_type,
         inputs=tuple(inputs),
         output=output,
         group_by=group_by,
-        start=_date(start),
-        end=_date(end),
+        start=start,
+        end=end,
         max_hours=max_hours,
         max_mph=max_mph,
         taxi_type=taxi_type,
@@ -126,7 +134,3 @@ def command(inputs, output, group_by, start, end, max_hours, max_mph, taxi_type,
     )
     report = run(options, cluster, force=force)
     return emit_report(report, as_json, quiet)
-
-
-def _date(value: dt.datetime | None) -> dt.date | None:
-    return value.date() if value else None
