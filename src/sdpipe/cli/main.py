@@ -68,8 +68,8 @@ def run() -> None:
 @cli.command()
 @click.argument("job_files", metavar="JOB_FILE...", nargs=-1, required=True)
 @click.option("--require-env", is_flag=True,
-              help="Count environment variables that a file references but that are not set as mistakes, "
-              "as on the host that runs the jobs. Without it they are warnings.")
+              help="Treat an environment variable that a file references but that is not set as a mistake, "
+              "for a check on the host that runs the jobs. Without it, such a variable is a warning.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only the mistakes.")
 def check(job_files: tuple[str, ...], require_env: bool, quiet: bool) -> None:
     """Check job files without running them, and list every mistake with its key.

@@ -37,8 +37,9 @@ from sdpipe.pipelines.message_timing.run import DEFAULT_OUTPUT, MessageTimingOpt
 @click.option("--max-p99-ms", type=click.FloatRange(min=0), default=None,
               help="Exit 3 when a row's latency p99 is above this many milliseconds.")
 @click.option("--fail-on-loss/--no-fail-on-loss", default=False, help="Exit 3 when a row has missing messages.")
-@click.option("--blocksize", type=ByteSize(minimum=1024), default=DEFAULT_BLOCKSIZE, show_default=size_text(DEFAULT_BLOCKSIZE),
-              help="Size of JSON lines or CSV per read task: bytes, or a size such as 64MiB or 128MB.")
+@click.option("--blocksize", type=ByteSize(minimum=1024), default=DEFAULT_BLOCKSIZE,
+              help="Size of JSON lines or CSV per read task: bytes, or a size such as 64MiB or 128MB. "
+              f"[default: {size_text(DEFAULT_BLOCKSIZE)}]")
 @click.option("--spill-dir", metavar="URLPATH", default=None,
               help="Folder for the records split by run between the two stages (default: a temporary folder, deleted "
               "afterwards). Workers on other machines need a folder they all reach.")

@@ -78,8 +78,8 @@ from sdpipe.pipelines.taxi_speed.run import COMPAT_CHOICES, DEFAULT_OUTPUT, SAMP
     "--blocksize",
     type=ByteSize(minimum=1024),
     default=DEFAULT_BLOCKSIZE,
-    show_default=size_text(DEFAULT_BLOCKSIZE),
-    help="Size of CSV or parquet per task: bytes, or a size such as 64MiB or 128MB.",
+    help=f"Size of CSV or parquet per task: bytes, or a size such as 64MiB or 128MB. "
+    f"[default: {size_text(DEFAULT_BLOCKSIZE)}]",
 )
 @click.option(
     "--force/--no-force",
