@@ -68,6 +68,11 @@ def state_files(output: Path) -> set[str]:
     return {Path(url).name for url in state["files"]}
 
 
+def without_file_counts(counts: dict) -> dict:
+    """Return the counts without files_read and files_reused, which differ between a rerun and a fresh run."""
+    return {key: value for key, value in counts.items() if key not in ("files_read", "files_reused")}
+
+
 def test_new_month_reads_only_that_month(tmp_path, run_cli, trips_dir):
     output = tmp_path / "out"
     first = run_cli("run", "taxi-speed", "-i", f"{trips_dir}/*.csv", "-o", output, "-q")
@@ -83,6 +88,8 @@ def test_new_month_reads_only_that_month(tmp_path, run_cli, trips_dir):
     document = json.loads(second.stdout)
     assert document["counts"]["files"] == 3
     assert document["counts"]["read"] == 6001
+    assert document["counts"]["files_read"] == 1
+    assert document["counts"]["files_reused"] == 2
     assert state_files(output) == {f"yellow_tripdata_{m}.csv" for m in MONTHS}
 
     # Independent check 1: a fresh full run on the original three months.
@@ -91,7 +98,7 @@ def test_new_month_reads_only_that_month(tmp_path, run_cli, trips_dir):
         (trips_dir / name).write_bytes(data)
     full = run_cli("run", "taxi-speed", "-i", f"{trips_dir}/*.csv", "-o", fresh, "--json")
     assert full.exit_code == 0, full.stderr
-    assert json.loads(full.stdout)["counts"] == document["counts"]
+    assert without_file_counts(json.loads(full.stdout)["counts"]) == without_file_counts(document["counts"])
     assert_same_result(read_result(output), read_result(fresh))
 
     # Independent check 2: the definition computed with plain pandas.
@@ -110,7 +117,9 @@ def test_same_inputs_are_up_to_date(tmp_path, run_cli, trips_dir):
     assert again.exit_code == 0
     document = json.loads(again.stdout)
     assert document["status"] == "up to date"
-    assert document["counts"] == manifest["counts"]
+    assert without_file_counts(document["counts"]) == without_file_counts(manifest["counts"])
+    assert document["counts"]["files_read"] == 0
+    assert document["counts"]["files_reused"] == 2
     assert len(document["result"]) == len(pd.read_csv(output / "result.csv"))
     assert json.loads((output / "manifest.json").read_text())["run_id"] == manifest["run_id"]
     assert "up to date" in again.stderr
@@ -192,3 +201,23 @@ def test_python_api_reuses_partials(tmp_path, trips_dir):
     pdt.assert_frame_equal(
         again.result.reset_index(drop=True)[["trips"]], report.result.reset_index(drop=True)[["trips"]]
     )
+
+
+def test_summary_counts_read_and_reused_files(tmp_path, run_cli, trips_dir):
+    output = tmp_path / "out"
+    args = ("run", "taxi-speed", "-i", f"{trips_dir}/*.csv", "-o", output)
+    run_cli(*args, "-q")
+    add_month(trips_dir, MONTHS[2])
+
+    rerun = run_cli(*args)
+    forced = run_cli(*args, "--force", "--json")
+
+    assert rerun.exit_code == 0, rerun.stderr
+    lines = rerun.stdout.splitlines()
+    assert lines[0].startswith("taxi-speed: 3 input files")
+    assert lines[1].split() == ["files", "read", "1"]
+    assert lines[2].split()[:3] == ["files", "reused", "2"]
+    counts = json.loads(forced.stdout)["counts"]
+    assert (counts["files_read"], counts["files_reused"]) == (3, 0)
+    manifest = json.loads((output / "manifest.json").read_text())
+    assert (manifest["counts"]["files_read"], manifest["counts"]["files_reused"]) == (3, 0)

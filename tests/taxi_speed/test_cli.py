@@ -42,7 +42,7 @@ def test_summary_without_json_on_stdout(sdpipe, trips, tmp_path):
 
     assert run.exit_code == 0, run.stderr
     lines = run.stdout.splitlines()
-    assert lines[0] == f"taxi-speed: 1 input files ({trips.stat().st_size} B)"
+    assert lines[0] == f"taxi-speed: 1 input file ({trips.stat().st_size} B)"
     assert "  trips read                2" in lines
     assert "  valid                     2" in lines
     assert any(line.strip().startswith("2017-03-05") for line in lines)

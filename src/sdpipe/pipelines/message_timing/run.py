@@ -234,7 +234,9 @@ def summary_lines(report: RunReport, breaches: Sequence[str]) -> list[str]:
     """Return the readable summary printed at the end of a run."""
     counts = report.counts
     lines = [
-        f"message-timing: {counts['files']} input files, {counts['records']:,} records, {counts['runs']} runs",
+        f"message-timing: {counts['files']} input file{'s' if counts['files'] != 1 else ''}, "
+        f"{counts['records']:,} record{'s' if counts['records'] != 1 else ''}, "
+        f"{counts['runs']} run{'s' if counts['runs'] != 1 else ''}",
     ]
     if counts["malformed_lines"]:
         lines.append(f"  malformed lines (not JSON): {counts['malformed_lines']:,}")

@@ -145,13 +145,31 @@ class IncrementalRun:
         )
         report.details["parameters"] = manifest.get("parameters", {})
         report.details["previous_run_id"] = manifest.get("run_id")
+        files = f"{len(self.files)} input file{'s' if len(self.files) != 1 else ''}"
         report.summary = [
-            f"taxi-speed: up to date: the {len(self.files)} input files and the parameters are those of "
+            f"taxi-speed: up to date: the {files} and the parameters are those of "
             f"run {manifest.get('run_id')} ({manifest.get('finished')}); nothing was read.",
             "  Pass --force to compute again.",
         ]
+        self.add_file_counts(report)
         logger.info("taxi-speed: %s is up to date", self.options.output)
         return report
+
+    def add_file_counts(self, report: RunReport) -> None:
+        """Add how many input files were read and how many were taken from the last run's partials.
+
+        They go into ``counts`` (``files_read``, ``files_reused``) and, as
+        two lines after the first, into the summary.  An up-to-date run reads
+        none and reuses every file.
+        """
+        read = 0 if self.up_to_date else len(self.files_to_read)
+        reused = len(self.files) if self.up_to_date else len(self.cached)
+        report.counts["files_read"] = read
+        report.counts["files_reused"] = reused
+        report.summary[1:1] = [
+            f"  files read     {read:>12,}",
+            f"  files reused   {reused:>12,}  (partials of the last run on the output)",
+        ]
 
     def compute(self, partitions: Sequence[Partition], cluster: ClusterConfig | None) -> MapResult:
         """Compute the partials of the files to read, one per file, and combine them with the kept ones."""

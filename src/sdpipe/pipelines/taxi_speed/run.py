@@ -137,6 +137,7 @@ def run(options: TaxiSpeedOptions, cluster: ClusterConfig | None = None, *, forc
     layouts = rerun.all_layouts(layouts)
     result = finalize(partial, options)
     report = build_report(options, layouts, partial, result)
+    rerun.add_file_counts(report)
     if options.output:
         tick = time.time()
         report.output = write_outputs(report, options, rejected, timings, started, rerun.state_files(layouts))
@@ -238,7 +239,7 @@ def summary_lines(report: RunReport, options: TaxiSpeedOptions) -> list[str]:
     counts = report.counts
     size = sum(entry["size"] for entry in report.inputs)
     lines = [
-        f"taxi-speed: {counts['files']} input files ({_human_bytes(size)})",
+        f"taxi-speed: {counts['files']} input file{'s' if counts['files'] != 1 else ''} ({_human_bytes(size)})",
         f"  trips read     {counts['read']:>12,}",
         f"  valid          {counts['valid']:>12,}",
     ]
