@@ -99,9 +99,10 @@ def summary_lines(result: list[dict[str, Any]], unmatched: list[dict[str, Any]],
     for entry in result:
         line = f"  {entry['batch']:<32} {entry['status']:<10}"
         if entry["status"] in ("valid", "invalid", "error"):
-            line += f" attempt {entry['attempt']}, {len(entry['files'])} files"
+            count = len(entry["files"])
+            line += f" attempt {entry['attempt']}, {count} file{'s' if count != 1 else ''}"
             if entry["error_count"]:
-                line += f", {entry['error_count']} problems"
+                line += f", {entry['error_count']} problem{'s' if entry['error_count'] != 1 else ''}"
             if entry["destination"]:
                 line += f" -> {entry['destination']}"
             if entry["routing_error"]:
