@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-import os
-
 import click
 
-from sdpipe.cli.options import cluster_from, common_options, emit_report, parse_storage_options, pipeline_command
+from sdpipe.cli.options import (
+    cluster_from,
+    common_options,
+    emit_report,
+    parse_storage_options,
+    pipeline_command,
+)
 from sdpipe.errors import ConfigError
 from sdpipe.pipelines.batch_validation.batches import parse_duration
-from sdpipe.pipelines.batch_validation.run import BatchValidationOptions, run
+from sdpipe.pipelines.batch_validation.run import (
+    BatchValidationOptions,
+    routing_root,
+    run,
+)
 
 
 @click.command(name="batch-validation")
@@ -65,18 +73,6 @@ def command(inbound, output, spec, dry_run, stale_after, fail_on_invalid, max_er
     )
     report = run(options, cluster_from(scheduler, quiet))
     return emit_report(report, as_json, quiet, verdict=_verdict(report))
-
-
-def routing_root(inbound: str, output: str | None) -> str:
-    """Return the output a run routes to, and so locks: ``output``, or the parent folder of ``inbound``."""
-    if output:
-        return output
-    stripped = inbound.rstrip("/")
-    protocol, separator, path = stripped.partition("://")
-    if separator:
-        # An inbound folder at the root of a container routes within that container.
-        return stripped.rsplit("/", 1)[0] if "/" in path else stripped
-    return os.path.dirname(os.path.abspath(stripped))
 
 
 def _verdict(report) -> str:

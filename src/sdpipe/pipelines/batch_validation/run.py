@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import posixpath
 import time
 import uuid
@@ -13,14 +14,27 @@ from typing import Any
 import pandas as pd
 
 from sdpipe.cluster import ClusterConfig, compute
-from sdpipe.errors import EXIT_FAILURE, EXIT_VERDICT, ConfigError, NoInputError, StorageError
+from sdpipe.errors import (
+    EXIT_FAILURE,
+    EXIT_VERDICT,
+    ConfigError,
+    NoInputError,
+    StorageError,
+)
 from sdpipe.io.files import filesystem_for
 from sdpipe.io.storage import resolve_for_urls
+from sdpipe.locking import output_lock
 from sdpipe.pipeline import RunReport
 from sdpipe.pipelines.batch_validation import routing
 from sdpipe.pipelines.batch_validation.batches import Batch, Listing, plan_batches
 from sdpipe.pipelines.batch_validation.checks import FileCheck
-from sdpipe.pipelines.batch_validation.reports import RESULT_COLUMNS, batch_entry, batch_text, iso_time, summary_lines
+from sdpipe.pipelines.batch_validation.reports import (
+    RESULT_COLUMNS,
+    batch_entry,
+    batch_text,
+    iso_time,
+    summary_lines,
+)
 from sdpipe.pipelines.batch_validation.spec import BatchSpec, load_spec
 from sdpipe.pipelines.batch_validation.tasks import check_file
 
@@ -81,9 +95,30 @@ class _Places:
 
 
 def run(options: BatchValidationOptions, cluster: ClusterConfig | None = None) -> RunReport:
-    """Check every complete batch of the inbound folder and route it, unless ``dry_run``."""
+    """Check every complete batch of the inbound folder and route it, unless ``dry_run``.
+
+    The run holds the lock on the folder it routes to (see :func:`routing_root`),
+    so a second run on the same drop exits with ``LockHeldError``.
+    """
     storage_options = resolve_for_urls([options.inbound, options.output], options.storage_options)
     options = replace(options, storage_options=storage_options)
+    with output_lock(routing_root(options.inbound, options.output), options.storage_options):
+        return _run(options, cluster)
+
+
+def routing_root(inbound: str, output: str | None) -> str:
+    """Return the output a run routes to, and so locks: ``output``, or the parent folder of ``inbound``."""
+    if output:
+        return output
+    stripped = inbound.rstrip("/")
+    protocol, separator, path = stripped.partition("://")
+    if separator:
+        # An inbound folder at the root of a container routes within that container.
+        return stripped.rsplit("/", 1)[0] if "/" in path else stripped
+    return os.path.dirname(os.path.abspath(stripped))
+
+
+def _run(options: BatchValidationOptions, cluster: ClusterConfig | None) -> RunReport:
     spec = load_spec(options.spec)
     places = _places(options)
     now = options.now if options.now is not None else time.time()
