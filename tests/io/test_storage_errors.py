@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 from azure.storage.blob import ContainerSasPermissions, generate_container_sas
@@ -12,7 +13,7 @@ from sdpipe.cli.errors import run_with_exit_codes
 from sdpipe.errors import ConfigError, MissingDependencyError, NoInputError, StorageError
 from sdpipe.io.files import expand_inputs
 from sdpipe.io.publish import OutputFolder
-from tests.azurite import unique_name
+from tests.azurite import AzuriteProcess, unique_name
 
 pytestmark = pytest.mark.azurite
 
@@ -187,3 +188,24 @@ def test_wrapped_connection_error_translated():
     assert isinstance(translated, StorageError)
     assert str(translated) == "cannot reach the Azure Storage endpoint http://127.0.0.1:9/acct: Cannot connect to host 127.0.0.1:9"
     assert translate_error(ValueError("not azure"), "az://c/x.csv", options) is None
+
+
+@pytest.fixture(scope="module")
+def azurite_checking_api_version(tmp_path_factory):
+    """Azurite's blob service started without --skipApiVersionCheck, as a user might start it."""
+    with AzuriteProcess("blob", workdir=tmp_path_factory.mktemp("azurite-strict"), check_api_version=True) as service:
+        yield service
+
+
+def test_unsupported_api_version_names_flag(azurite_checking_api_version, azure_clean_env):
+    service = azurite_checking_api_version
+
+    with pytest.raises(StorageError) as caught:
+        expand_inputs("az://trips/*.csv", service.storage_options)
+
+    assert re.fullmatch(
+        rf"the Azure Storage endpoint {re.escape(service.endpoint)} does not support the Azure Storage API version "
+        r"\d{4}-\d{2}-\d{2} that the installed Azure SDK sends; start Azurite with --skipApiVersionCheck, "
+        r"or upgrade Azurite \(or the storage emulator\) to a release that supports this version",
+        str(caught.value),
+    ), str(caught.value)

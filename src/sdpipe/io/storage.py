@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import re
 import socket
 import threading
 import time
@@ -85,6 +86,9 @@ KNOWN_OPTIONS = frozenset(
 
 TRUE_WORDS = ("true", "1", "yes", "on", "t", "y")
 FALSE_WORDS = ("false", "0", "no", "off", "f", "n", "")
+
+# Azurite's message for a request whose x-ms-version header it does not know.
+UNSUPPORTED_API_VERSION = re.compile(r"API version (\S+) is not supported", re.IGNORECASE)
 
 PROBE_ATTEMPTS = 3
 PROBE_TIMEOUT_S = 5.0
@@ -441,6 +445,9 @@ def translate_error(
 
     where = _Where.of(azure_exc, urlpath, options or {})
     reason = _first_line(azure_exc)
+    unsupported = unsupported_api_version(azure_exc)
+    if unsupported is not None:
+        return StorageError(f"the Azure Storage endpoint {where.endpoint} {unsupported}")
     if isinstance(azure_exc, ServiceRequestError):
         return StorageError(f"cannot reach the Azure Storage endpoint {where.endpoint}: {reason}")
     if not isinstance(azure_exc, HttpResponseError):
@@ -466,6 +473,24 @@ def translate_error(
     if code == "BlobNotFound" or status == 404:
         return NoInputError(f"{where.url} not found in account {where.account!r} ({reason})")
     return StorageError(f"Azure Storage request for {where.url} failed ({code or status}: {reason})")
+
+
+def unsupported_api_version(exc: BaseException) -> str | None:
+    """Return what to do when a storage service rejects the SDK's API version, or ``None`` for other errors.
+
+    Azurite rejects every API version newer than its own release knows of,
+    and the Azure SDKs send the newest one they support; the text starts with
+    "does not support", for the caller to prefix with the service it
+    addressed.
+    """
+    match = UNSUPPORTED_API_VERSION.search(str(getattr(exc, "reason", None) or "") + " " + str(exc))
+    if match is None:
+        return None
+    return (
+        f"does not support the Azure Storage API version {match.group(1)} that the installed Azure SDK sends; "
+        "start Azurite with --skipApiVersionCheck, or upgrade Azurite (or the storage emulator) to a release "
+        "that supports this version"
+    )
 
 
 def _azure_cause(exc: BaseException) -> BaseException | None:
