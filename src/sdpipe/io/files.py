@@ -57,6 +57,8 @@ def filesystem_for(urlpath: str, storage_options: dict[str, Any] | None = None):
         check_endpoint_reachable(options)
         options = adlfs_kwargs(options)
     try:
+        if is_azure_url(urlpath):
+            return _azure_filesystem(urlpath, options)
         return url_to_fs(urlpath, **options)
     except ImportError as exc:
         raise MissingDependencyError(f"cannot open {urlpath!r}: {_install_hint(protocol_of(urlpath), exc)}") from exc
@@ -70,6 +72,16 @@ def filesystem_for(urlpath: str, storage_options: dict[str, Any] | None = None):
         if is_azure_url(urlpath):
             raise ConfigError(f"cannot open {urlpath!r}: {mask_text(str(exc))}") from exc
         raise
+
+
+def _azure_filesystem(urlpath: str, kwargs: dict[str, Any]):
+    """Return ``(filesystem, path)`` for an Azure URL as ``url_to_fs`` does, on a filesystem that creates containers."""
+    from sdpipe.io.azure_filesystem import ContainerCreatingFileSystem as filesystem_class
+
+    options = filesystem_class._get_kwargs_from_urls(urlpath)
+    options.update(kwargs)
+    fs = filesystem_class(**options)
+    return fs, fs._strip_protocol(urlpath)
 
 
 def _install_hint(protocol: str, exc: ImportError) -> str:
