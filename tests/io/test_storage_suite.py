@@ -206,6 +206,30 @@ def test_publish_never_deletes_foreign_file_added_later(backend):
     assert backend.read("out/result.csv") == b"r1\n"
 
 
+def test_output_that_is_a_file_rejected(backend):
+    backend.put("speed", b"a file, not a folder\n")
+    expected = rf"^the output {backend.url('speed')} is a file, not a folder; sdpipe never replaces it, so choose another --output$"
+
+    with pytest.raises(StorageError, match=expected):
+        with OutputFolder(backend.url("speed"), backend.storage_options) as folder:
+            folder.write_text("result.csv", "x\n")
+            folder.publish()
+
+    assert backend.read("speed") == b"a file, not a folder\n"
+    assert backend.files() == ["speed"]
+
+
+def test_output_file_created_during_run_rejected(backend):
+    with pytest.raises(StorageError, match=r"is a file, not a folder"):
+        with OutputFolder(backend.url("speed"), backend.storage_options) as folder:
+            folder.write_text("result.csv", "x\n")
+            backend.put("speed", b"written by someone else meanwhile\n")
+            folder.publish()
+
+    assert backend.read("speed") == b"written by someone else meanwhile\n"
+    assert backend.files() == ["speed"]
+
+
 def test_reserved_output_name_rejected(backend):
     with OutputFolder(backend.url("out"), backend.storage_options) as folder:
         with pytest.raises(ValueError, match="reserved"):

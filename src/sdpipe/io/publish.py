@@ -19,8 +19,9 @@ and the previous ``_SUCCESS`` rewritten; if that fails too (the store went
 away), the next publication to the same place restores them first.
 Readers check for ``_SUCCESS`` with :func:`published_files`.
 
-Outputs never replace files that no sdpipe run wrote: a destination folder
-that contains such files (inputs, for example) is rejected.  Names that start
+Outputs never replace files that no sdpipe run wrote: a destination that is
+a file, or a folder that contains such files (inputs, for example), is
+rejected.  Names that start
 with ``_`` or ``.`` (markers, locks, staging areas) are not counted.
 """
 
@@ -72,6 +73,7 @@ class OutputFolder:
         return f"OutputFolder({self.url!r}, run_id={self.run_id!r})"
 
     def __enter__(self) -> OutputFolder:
+        self._check_not_a_file()
         try:
             if self.is_local:
                 _restore_interrupted_swap(Path(self.path))
@@ -118,6 +120,7 @@ class OutputFolder:
 
     def publish(self) -> str:
         """Make the staged files the output folder's content; return its URL."""
+        self._check_not_a_file()
         try:
             if self.is_local:
                 self._publish_local()
@@ -137,6 +140,17 @@ class OutputFolder:
             self._remove_if_exists(self.staging, recursive=True)
         except Exception as exc:  # noqa: BLE001 - cleanup must not hide the run's own error
             logger.warning("could not remove the staging area %s: %s", self.staging, mask_text(str(exc)))
+
+    def _check_not_a_file(self) -> None:
+        """Raise if the output path is an existing file, which publishing would otherwise replace."""
+        try:
+            is_file = self.fs.isfile(self.path)
+        except Exception as exc:
+            raise self._storage_error("checking", exc) from exc
+        if is_file:
+            raise StorageError(
+                f"the output {self.url} is a file, not a folder; sdpipe never replaces it, so choose another --output"
+            )
 
     # Local folders ---------------------------------------------------------------------------
 
