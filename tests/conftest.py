@@ -8,6 +8,7 @@ the tests that need it instead of skipping them.
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -48,3 +49,21 @@ def isolated_secret_registry():
     with secrets._registered_lock:
         secrets._registered.clear()
         secrets._registered.update(before)
+
+
+@pytest.fixture(autouse=True)
+def restored_root_logging():
+    """Remove the root log handlers that a test's in-process CLI run installed, and restore the level.
+
+    The CLI installs a handler on the ``sys.stderr`` of that moment, which pytest
+    closes after the test, so a later test's log record would fail with
+    "I/O operation on closed file".  pytest's own capture handlers stay.
+    """
+    root = logging.getLogger()
+    before = set(root.handlers)
+    level = root.level
+    yield
+    for handler in list(root.handlers):
+        if handler not in before and not type(handler).__module__.startswith("_pytest"):
+            root.removeHandler(handler)
+    root.setLevel(level)

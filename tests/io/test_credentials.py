@@ -227,6 +227,17 @@ def test_command_line_wins_over_environment():
     assert "account_key" not in resolved
 
 
+@pytest.mark.parametrize(
+    "account_variable, key_variable",
+    [("AZURE_STORAGE_ACCOUNT", "AZURE_STORAGE_KEY"), ("AZURE_STORAGE_ACCOUNT_NAME", "AZURE_STORAGE_ACCOUNT_KEY")],
+    ids=["azure-cli-names", "long-names"],
+)
+def test_account_key_variables_both_spellings(account_variable, key_variable):
+    resolved = resolve_storage_options(URL, {}, environ={account_variable: "envacct", key_variable: "env-key-value"})
+
+    assert resolved == {"account_name": "envacct", "account_key": "env-key-value"}
+
+
 def test_auth_mode_login_means_default_credential():
     resolved = resolve_storage_options(
         URL, {}, environ={"AZURE_STORAGE_ACCOUNT": "acct", "AZURE_STORAGE_AUTH_MODE": "login"}

@@ -44,7 +44,7 @@ def test_missing_credentials_is_usage_error(base_env, tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1] == (
         "Error: no queue credentials: pass --connection-string or set AZURE_STORAGE_CONNECTION_STRING, "
-        "or give an account name with AZURE_STORAGE_ACCOUNT_KEY or AZURE_STORAGE_SAS_TOKEN"
+        "or give an account name with AZURE_STORAGE_KEY or AZURE_STORAGE_SAS_TOKEN"
     )
 
 
@@ -101,8 +101,8 @@ def test_key_and_sas_runs_leave_no_secret(azurite_queue, base_env, queue_prefix,
     signature = sas.split("sig=", 1)[1].split("&", 1)[0]
     common = ["--queue-endpoint", azurite_queue.endpoint, "--queues", "2", "--queue-prefix", queue_prefix,
               "--output", str(tmp_path), "--json", "--debug"]
-    key_env = base_env | {"AZURE_STORAGE_ACCOUNT_NAME": azurite_queue.account_name,
-                          "AZURE_STORAGE_ACCOUNT_KEY": azurite_queue.account_key}
+    # The documented variables for the key, the other spelling of the account name with the SAS token.
+    key_env = base_env | {"AZURE_STORAGE_ACCOUNT": azurite_queue.account_name, "AZURE_STORAGE_KEY": azurite_queue.account_key}
     sas_env = base_env | {"AZURE_STORAGE_ACCOUNT_NAME": azurite_queue.account_name, "AZURE_STORAGE_SAS_TOKEN": sas}
 
     produced = sdpipe(["load-test", "produce", "-n", "30", "--test-run", "keyrun", *common], key_env)

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -21,8 +23,10 @@ from azure.core.exceptions import ResourceNotFoundError, ServiceRequestError
 
 from sdpipe.cli.main import main
 from sdpipe.errors import StorageError
-from sdpipe.loadtest import ConsumerConfig, ProducerConfig, run_consumer, run_load_test, run_producer
+from sdpipe.loadtest import ConsumerConfig, ProducerConfig, QueueSettings, run_consumer, run_load_test, run_producer
 from sdpipe.loadtest.records import queue_names
+from sdpipe.loadtest.run import load_test_report
+from tests.azurite import AzuriteProcess
 
 pytestmark = pytest.mark.azurite
 
@@ -75,14 +79,40 @@ def queue_lengths(azurite_queue, queues: list[str]) -> list[int]:
 
 
 class FlakyService:
-    """Wraps a QueueServiceClient: chosen sends fail first, chosen deletes fail once."""
+    """Wraps a QueueServiceClient: chosen sends, receives and deletes fail as a dropped connection or a stale receipt would.
 
-    def __init__(self, service, *, send_failures=None, always_fail=(), delete_failures=()):
+    ``delete_failures``: message ids whose first delete fails with "message not found".
+    ``delete_resets``: message id -> how many delete attempts fail with a connection reset.
+    ``receive_resets``: how many receives, counted over all queues, fail with a connection reset.
+    ``redeliver_at_once``: the last planned delete reset of a message also makes it visible again at
+    once, as if its visibility timeout had run out, so that a test need not wait for it.
+    """
+
+    def __init__(self, service, *, send_failures=None, always_fail=(), delete_failures=(), delete_resets=None,
+                 receive_resets=0, redeliver_at_once=False):
         self.service = service
         self.send_failures = dict(send_failures or {})  # message id -> transient failures before success
         self.always_fail = set(always_fail)
-        self.delete_failures = set(delete_failures)  # message ids whose first delete fails
+        self.delete_failures = set(delete_failures)
+        self.delete_resets = dict(delete_resets or {})
+        self.receive_resets = receive_resets
+        self.redeliver_at_once = redeliver_at_once
         self.deleted_ids: dict[str, str] = {}
+        self.lock = threading.Lock()
+
+    def take(self, name: str, key=None) -> bool:
+        """Use up one planned failure of kind ``name`` (for ``key``); return whether one was left."""
+        with self.lock:
+            plan = getattr(self, name)
+            if key is None:
+                if plan <= 0:
+                    return False
+                setattr(self, name, plan - 1)
+                return True
+            if plan.get(key, 0) <= 0:
+                return False
+            plan[key] -= 1
+            return True
 
     def get_queue_client(self, name):
         return FlakyQueue(self, self.service.get_queue_client(name))
@@ -106,6 +136,8 @@ class FlakyQueue:
         return self.client.send_message(content, **kwargs)
 
     def receive_messages(self, **kwargs):
+        if self.owner.take("receive_resets"):
+            raise ServiceRequestError("Connection reset by peer (injected)")
         messages = list(self.client.receive_messages(**kwargs))
         for message in messages:
             self.owner.deleted_ids.setdefault(message.id, json.loads(message.content).get("MessageId"))
@@ -113,6 +145,10 @@ class FlakyQueue:
 
     def delete_message(self, message, pop_receipt=None, **kwargs):
         message_id = self.owner.deleted_ids.get(message)
+        if self.owner.take("delete_resets", message_id):
+            if self.owner.redeliver_at_once and self.owner.delete_resets[message_id] == 0:
+                self.client.update_message(message, pop_receipt, visibility_timeout=0)
+            raise ServiceRequestError("Connection reset by peer (injected)")
         if message_id in self.owner.delete_failures:
             self.owner.delete_failures.discard(message_id)
             raise ResourceNotFoundError("The specified message does not exist (injected)")
@@ -257,6 +293,69 @@ def test_failed_delete_is_reported_as_duplicate(queue_settings, queue_prefix, az
     assert consumed.ended == "queues-drained"
 
 
+def sdpipe_threads() -> list[str]:
+    return sorted(thread.name for thread in threading.enumerate() if thread.name.startswith("sdpipe-"))
+
+
+def test_reset_delete_is_retried(queue_settings, queue_prefix, azurite_queue, tmp_path):
+    queues = queue_names(queue_prefix, 1)
+    run_producer(ProducerConfig(queues=queues, messages=6, concurrency=2, test_run="run-retry"), queue_settings)
+    flaky = FlakyService(azurite_queue.queue_client(), delete_resets={f"{queues[0]}/3": 2}, receive_resets=2)
+    config = ConsumerConfig(queues=queues, concurrency=1, visibility_timeout_s=30, flush_interval_s=0.2,
+                            test_run="run-retry", expected=6, timeout_s=60)
+
+    consumed = run_consumer(config, queue_settings, str(tmp_path), service=flaky)
+
+    ids = [r["Properties"]["MessageId"] for r in read_json_lines(tmp_path / "records")]
+    assert sorted(ids) == sorted(f"{queues[0]}/{n}" for n in range(1, 7))
+    assert flaky.delete_resets == {f"{queues[0]}/3": 0}
+    assert flaky.receive_resets == 0
+    assert consumed.delete_failures == 0
+    assert consumed.still_queued == 0
+    assert consumed.ended == "expected-count"
+    assert queue_lengths(azurite_queue, queues) == [0]
+
+
+def test_run_deletes_redelivered_message(queue_settings, queue_prefix, azurite_queue, tmp_path):
+    queues = queue_names(queue_prefix, 2)
+    lost = f"{queues[1]}/5"
+    # Every attempt to delete the first delivery fails, and the message comes back at once.
+    flaky = FlakyService(azurite_queue.queue_client(), delete_resets={lost: 4}, receive_resets=3, redeliver_at_once=True)
+    producer = ProducerConfig(queues=queues, messages=20, concurrency=4)
+    consumer = ConsumerConfig(queues=queues, concurrency=2, visibility_timeout_s=30, flush_interval_s=0.2, timeout_s=60)
+
+    produced, consumed = run_load_test(producer, consumer, queue_settings, str(tmp_path), service=flaky)
+
+    ids = [r["Properties"]["MessageId"] for r in read_json_lines(tmp_path / "records")]
+    assert set(ids) == expected_ids(queues, 20)
+    assert ids.count(lost) == 2
+    assert consumed.ended == "expected-count"
+    assert consumed.delete_failures == 1
+    assert consumed.duplicates == 1
+    assert consumed.still_queued == 0
+    assert queue_lengths(azurite_queue, queues) == [0, 0]
+    assert sdpipe_threads() == []
+
+
+def test_undeletable_message_reported_still_queued(queue_settings, queue_prefix, azurite_queue, tmp_path):
+    queues = queue_names(queue_prefix, 1)
+    stuck = f"{queues[0]}/2"
+    flaky = FlakyService(azurite_queue.queue_client(), delete_resets={stuck: 10_000})
+    producer = ProducerConfig(queues=queues, messages=4, concurrency=2)
+    consumer = ConsumerConfig(queues=queues, concurrency=1, visibility_timeout_s=2, flush_interval_s=0.2, timeout_s=60)
+
+    produced, consumed = run_load_test(producer, consumer, queue_settings, str(tmp_path), service=flaky)
+    report = load_test_report(produced, consumed, queue_settings, queues, str(tmp_path))
+
+    assert consumed.ended == "expected-count"
+    assert consumed.still_queued == 1
+    assert report.counts["consumer"]["still_queued"] == 1
+    assert ("  still queued: 1 handled messages whose delete failed; they will be delivered again "
+            "and recorded as duplicates") in report.summary
+    assert queue_lengths(azurite_queue, queues) == [1]
+    assert sdpipe_threads() == []
+
+
 def test_consumer_counts_earlier_records(queue_settings, queue_prefix, tmp_path):
     queues = queue_names(queue_prefix, 1)
     run_producer(ProducerConfig(queues=queues, messages=4, concurrency=1, test_run="run-again"), queue_settings)
@@ -313,3 +412,39 @@ def test_killed_consumer_loses_nothing(azurite_queue, queue_prefix, tmp_path):
     assert report["counts"]["consumer"]["duplicates"] == len(after) - len(set(after) - set(before))
     assert report["counts"]["consumer"]["handled"] == messages - len(set(before))
     assert queue_lengths(azurite_queue, queues) == [0, 0, 0]
+
+
+@pytest.fixture(scope="module")
+def azurite_queue_checking_api_version(tmp_path_factory):
+    """Azurite's queue service started without --skipApiVersionCheck, as a user might start it."""
+    workdir = tmp_path_factory.mktemp("azurite-queue-strict")
+    with AzuriteProcess("queue", workdir=workdir, check_api_version=True) as service:
+        yield service
+
+
+API_VERSION_ADVICE = (r"does not support the Azure Storage API version \d{4}-\d{2}-\d{2} that the installed Azure SDK "
+                      r"sends; start Azurite with --skipApiVersionCheck, or upgrade Azurite")
+
+
+def test_producer_names_api_version_flag(azurite_queue_checking_api_version, queue_prefix, tmp_path):
+    service = azurite_queue_checking_api_version
+    settings = QueueSettings(connection_string=service.connection_string)
+    queues = queue_names(queue_prefix, 1)
+
+    with pytest.raises(StorageError) as caught:
+        run_producer(ProducerConfig(queues=queues, messages=1), settings, output=str(tmp_path))
+
+    assert re.match(rf"preparing queue '{queues[0]}' failed: the queue service at {re.escape(service.endpoint)} "
+                    + API_VERSION_ADVICE, str(caught.value)), str(caught.value)
+
+
+def test_consumer_stops_on_api_version(azurite_queue_checking_api_version, queue_prefix, tmp_path):
+    settings = QueueSettings(connection_string=azurite_queue_checking_api_version.connection_string)
+    config = ConsumerConfig(queues=queue_names(queue_prefix, 1), concurrency=1, expected=1, timeout_s=120)
+
+    with pytest.raises(StorageError) as caught:
+        run_consumer(config, settings, str(tmp_path))
+
+    assert re.match(rf"receiving from queue '{queue_prefix}-0' failed: the queue service at .* " + API_VERSION_ADVICE,
+                    str(caught.value)), str(caught.value)
+    assert sdpipe_threads() == []

@@ -18,10 +18,11 @@ def connection_options(command: Callable) -> Callable:
         click.option("--connection-string", envvar="AZURE_STORAGE_CONNECTION_STRING", show_envvar=True, default=None,
                      metavar="TEXT", help="Storage account connection string (prefer the environment variable: "
                      "command lines are visible to other users)."),
-        click.option("--account-name", envvar="AZURE_STORAGE_ACCOUNT_NAME", show_envvar=True, default=None,
-                     help="Storage account name, with --account-key or --sas-token."),
-        click.option("--account-key", envvar="AZURE_STORAGE_ACCOUNT_KEY", show_envvar=True, default=None,
-                     metavar="KEY", help="Storage account key."),
+        # The pipelines' storage options read the same variables; the first spelling is the documented one.
+        click.option("--account-name", envvar=["AZURE_STORAGE_ACCOUNT", "AZURE_STORAGE_ACCOUNT_NAME"], show_envvar=True,
+                     default=None, help="Storage account name, with --account-key or --sas-token."),
+        click.option("--account-key", envvar=["AZURE_STORAGE_KEY", "AZURE_STORAGE_ACCOUNT_KEY"], show_envvar=True,
+                     default=None, metavar="KEY", help="Storage account key."),
         click.option("--sas-token", envvar="AZURE_STORAGE_SAS_TOKEN", show_envvar=True, default=None,
                      metavar="TOKEN", help="SAS token with queue permissions (raup and d for the consumer)."),
         click.option("--queue-endpoint", envvar="SDPIPE_QUEUE_ENDPOINT", show_envvar=True, default=None, metavar="URL",

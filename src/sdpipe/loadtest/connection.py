@@ -1,10 +1,12 @@
 """Connection settings for Azure Storage queues, with every secret kept out of text.
 
 The settings mirror those of blob storage: a connection string, an account
-name with an account key, or a SAS token; the environment variables are the
-ones adlfs and the Azure CLI read (``AZURE_STORAGE_CONNECTION_STRING``,
-``AZURE_STORAGE_ACCOUNT_NAME``, ``AZURE_STORAGE_ACCOUNT_KEY``,
-``AZURE_STORAGE_SAS_TOKEN``).  Error messages built here pass through
+name with an account key, or a SAS token.  The CLI reads them from the
+environment variables that the pipelines' storage options read:
+``AZURE_STORAGE_CONNECTION_STRING``, ``AZURE_STORAGE_ACCOUNT``,
+``AZURE_STORAGE_KEY`` and ``AZURE_STORAGE_SAS_TOKEN``, with
+``AZURE_STORAGE_ACCOUNT_NAME`` and ``AZURE_STORAGE_ACCOUNT_KEY`` accepted as
+other spellings.  Error messages built here pass through
 :meth:`QueueSettings.mask`, so a key or signature never reaches a log line,
 an exception or a report; the values are also registered with
 :mod:`sdpipe.io.secrets`, whose log filter masks them in every log line.
@@ -18,6 +20,7 @@ from typing import Any
 
 from sdpipe.errors import ConfigError, MissingDependencyError
 from sdpipe.io.secrets import MASK, mask_text, register_secret
+from sdpipe.io.storage import unsupported_api_version
 
 DEFAULT_POOL_SIZE = 64
 
@@ -45,11 +48,11 @@ class QueueSettings:
         if not (self.connection_string or self.account_key or self.sas_token):
             raise ConfigError(
                 "no queue credentials: pass --connection-string or set AZURE_STORAGE_CONNECTION_STRING, "
-                "or give an account name with AZURE_STORAGE_ACCOUNT_KEY or AZURE_STORAGE_SAS_TOKEN"
+                "or give an account name with AZURE_STORAGE_KEY or AZURE_STORAGE_SAS_TOKEN"
             )
         if not self.connection_string and not (self.account_name or self.queue_endpoint):
             raise ConfigError(
-                "no queue account: pass --account-name (or set AZURE_STORAGE_ACCOUNT_NAME) or --queue-endpoint URL"
+                "no queue account: pass --account-name (or set AZURE_STORAGE_ACCOUNT) or --queue-endpoint URL"
             )
         if self.queue_endpoint and not re.match(r"^https?://", self.queue_endpoint):
             raise ConfigError(
@@ -85,6 +88,14 @@ class QueueSettings:
         for secret in self.secrets():
             text = text.replace(secret, MASK)
         return mask_text(text)
+
+    def error_text(self, exc: BaseException) -> str:
+        """Return the masked first line of an SDK error, or what to do when the service rejects the API version."""
+        unsupported = unsupported_api_version(exc)
+        if unsupported is not None:
+            return f"the queue service at {self.describe()['queue_endpoint']} {unsupported}"
+        lines = str(exc).strip().splitlines()
+        return self.mask(f"{type(exc).__name__}: {lines[0] if lines else ''}")
 
     def describe(self) -> dict[str, Any]:
         """Return the settings for reports: endpoint and method, no secret."""

@@ -8,6 +8,13 @@ dies at any point loses no record of a deleted message: what it had not
 written comes back after the visibility timeout and is handled again, and
 the second record of such a message counts as a duplicate.
 
+A delete that fails with a connection error, 408, 429 or 5xx is retried.
+A message whose delete still failed stays in its queue and comes back after
+the visibility timeout; once the expected count is reached the consumer goes
+on for up to twice the visibility timeout, so that it receives, records (as
+a duplicate) and deletes such messages, and then reports those it could not
+delete as still queued.
+
 A message whose handling fails is left in its queue and comes back after
 the visibility timeout.  Once a message has been dequeued
 ``max_dequeue_count`` times and failed, or arrives dequeued more often than
@@ -29,6 +36,7 @@ from typing import Any, Callable
 from sdpipe.errors import ConfigError, InputError, StorageError
 from sdpipe.loadtest.connection import QueueSettings
 from sdpipe.loadtest.output import POISON_FOLDER, RECORDS_FOLDER, JsonLinesWriter, join_url
+from sdpipe.loadtest.producer import is_transient
 from sdpipe.loadtest.records import (
     POISON_SUFFIX,
     MessageBody,
@@ -48,6 +56,8 @@ ENDED_INTERRUPTED = "interrupted"
 # Azure Storage caps one receive at 32 messages and a visibility timeout at 7 days.
 MAX_MESSAGES_PER_RECEIVE = 32
 MAX_VISIBILITY_TIMEOUT_S = 7 * 24 * 3600
+DELETE_ATTEMPTS = 4
+DELETE_BACKOFF_S = 0.1  # doubled after each failed attempt
 
 
 class SimulatedFailure(Exception):
@@ -70,6 +80,8 @@ class ConsumerConfig:
     when it is None) are accounted for (recorded or poisoned), when every
     queue has been empty for ``idle_exit_s`` seconds, or after ``timeout_s``
     seconds, whichever comes first; at least one of the three must be set.
+    After the expected count it waits up to ``2 * visibility_timeout_s``
+    for recorded messages whose delete failed (see the module docstring).
     """
 
     queues: list[str]
@@ -126,6 +138,7 @@ class ConsumerResult:
     failed_handlings: int = 0
     poisoned: int = 0
     delete_failures: int = 0
+    still_queued: int = 0
     order_violations: dict[str, int] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
 
@@ -139,6 +152,7 @@ class ConsumerResult:
             "failed_handlings": self.failed_handlings,
             "poisoned": self.poisoned,
             "delete_failures": self.delete_failures,
+            "still_queued": self.still_queued,
             "order_violations": sum(self.order_violations.values()),
             "consume_seconds": round((self.finished - self.started).total_seconds(), 3),
         }
@@ -201,6 +215,11 @@ class Consumer:
         # so that no message waits for its delete longer than its visibility timeout.
         self._undeleted = 0
         self._delete_errors_logged = 0
+        # Handled messages (queue, queue message id) whose every delete attempt failed and that no
+        # later delivery has deleted yet: they are still in their queues.
+        self._not_deleted: set[tuple[str, str]] = set()
+        self._settle_deadline: float | None = None
+        self._next_settle_check = 0.0
         self._max_undeleted = 2 * config.flush_records + config.concurrency * config.messages_per_receive
         self._room = threading.Condition(self._lock)
         self._result: ConsumerResult | None = None
@@ -251,6 +270,10 @@ class Consumer:
 
         result.finished = datetime.now(timezone.utc)
         result.order_violations = count_order_violations(self._first_deliveries)
+        result.still_queued = len(self._not_deleted)
+        if result.still_queued:
+            logger.warning("%d handled messages are still in their queues because deleting them failed; "
+                           "they will be delivered again and recorded as duplicates", result.still_queued)
         logger.info("consumer %s ended (%s): %d handled, %d duplicates, %d poisoned",
                     self.instance_id, result.ended, result.handled, result.duplicates, result.poisoned)
         if self._fatal:
@@ -263,7 +286,7 @@ class Consumer:
         while not self._fatal:
             now = time.monotonic()
             expected = self._expected
-            if expected is not None and self._accounted() >= expected:
+            if expected is not None and self._accounted() >= expected and self._redeliveries_settled(now):
                 return ENDED_EXPECTED
             if config.timeout_s is not None and now - started >= config.timeout_s:
                 return ENDED_TIMEOUT
@@ -273,6 +296,29 @@ class Consumer:
                     return ENDED_DRAINED
             time.sleep(0.05)
         return ENDED_INTERRUPTED
+
+    def _redeliveries_settled(self, now: float) -> bool:
+        """Tell whether no message whose delete failed is worth waiting for any more.
+
+        Such a message comes back within the visibility timeout, and this
+        consumer then deletes it.  The first call starts a wait of at most
+        twice the visibility timeout, because another consumer may take the
+        message or its deletes may go on failing.  The wait also ends once
+        every queue is empty.
+        """
+        with self._lock:
+            if not self._not_deleted:
+                return True
+        if self._settle_deadline is None:
+            self._settle_deadline = now + 2 * self.config.visibility_timeout_s
+            logger.info("waiting up to %d s for %d messages whose delete failed to come back",
+                        2 * self.config.visibility_timeout_s, len(self._not_deleted))
+        if now >= self._settle_deadline:
+            return True
+        if now >= self._next_settle_check:
+            self._next_settle_check = now + 1.0
+            return self._queues_empty()
+        return False
 
     def _accounted(self) -> int:
         with self._lock:
@@ -337,7 +383,10 @@ class Consumer:
                     visibility_timeout=self.config.visibility_timeout_s,
                 ))
             except AzureError as exc:
-                logger.warning("receive from queue %s failed: %s", queue, self.settings.mask(str(exc).splitlines()[0]))
+                if _is_fatal_receive_error(exc):
+                    self._fail(f"receiving from queue {queue!r} failed: {self.settings.error_text(exc)}")
+                    return
+                logger.warning("receive from queue %s failed: %s", queue, self.settings.error_text(exc))
                 self._stop.wait(poll_wait)
                 poll_wait = min(poll_wait * 2, self.config.max_poll_interval_s)
                 continue
@@ -442,16 +491,33 @@ class Consumer:
             try:
                 url = writer.write(name, batch.records)
             except StorageError as exc:
-                logger.error("%s", exc)
-                self._fatal.append(str(exc))
-                self._stop.set()
+                self._fail(str(exc))
                 continue
+            self._delete_batch(batch)
+            # Counted only after the deletes, so that the expected count is never reached while
+            # the messages still in their queues are unknown.
             self._account(batch, is_poison, url)
-            failures = sum(self._deleter.map(self._delete, batch.receipts))
-            with self._lock:
-                self._result.delete_failures += failures
-                self._undeleted -= len(batch.receipts)
-                self._room.notify_all()
+
+    def _delete_batch(self, batch: _Pending) -> None:
+        """Delete the messages of written records; remember those that stay in their queues."""
+        deleted = list(self._deleter.map(self._delete, batch.receipts))
+        with self._lock:
+            for receipt, ok in zip(batch.receipts, deleted):
+                key = (receipt.queue, receipt.message_id)
+                if ok:
+                    self._not_deleted.discard(key)
+                else:
+                    self._not_deleted.add(key)
+            self._result.delete_failures += deleted.count(False)
+            self._undeleted -= len(batch.receipts)
+            self._room.notify_all()
+
+    def _fail(self, message: str) -> None:
+        """Stop the run because of an error that every further request would meet too."""
+        logger.error("%s", message)
+        with self._lock:
+            self._fatal.append(message)
+        self._stop.set()
 
     def _account(self, batch: _Pending, is_poison: bool, url: str) -> None:
         with self._lock:
@@ -476,22 +542,50 @@ class Consumer:
                     self._accounted_keys.add(key)
                     self._first_deliveries.append((key[1], parse_timestamp(record["Properties"]["DequeuedTime"])))
 
-    def _delete(self, receipt: _Receipt) -> int:
-        """Delete one handled message; return 1 if that failed (the message will be delivered again), else 0."""
-        from azure.core.exceptions import AzureError
+    def _delete(self, receipt: _Receipt) -> bool:
+        """Delete one handled message, retrying transient errors; return False if it stays in its queue."""
+        from azure.core.exceptions import AzureError, ResourceNotFoundError
 
-        try:
-            self.clients[receipt.queue].delete_message(receipt.message_id, receipt.pop_receipt)
-        except AzureError as exc:
-            with self._lock:
-                self._delete_errors_logged += 1
-                logged = self._delete_errors_logged
-            # The first ten failures are logged, then every hundredth: a slow consumer can cause thousands.
-            if logged <= 10 or logged % 100 == 0:
-                logger.warning("deleting message %s from queue %s failed (failure %d), it will be delivered again: %s",
-                               receipt.message_id, receipt.queue, logged, self.settings.mask(str(exc).splitlines()[0]))
-            return 1
-        return 0
+        delay = DELETE_BACKOFF_S
+        for attempt in range(1, DELETE_ATTEMPTS + 1):
+            try:
+                self.clients[receipt.queue].delete_message(receipt.message_id, receipt.pop_receipt)
+                return True
+            except ResourceNotFoundError as exc:
+                if attempt > 1:
+                    # Either an earlier attempt whose response was lost deleted it, or its visibility
+                    # timeout ran out and another delivery has received it.
+                    return True
+                self._log_delete_failure(receipt, attempt, self.settings.error_text(exc))
+                return False
+            except AzureError as exc:
+                if not is_transient(exc) or attempt == DELETE_ATTEMPTS:
+                    self._log_delete_failure(receipt, attempt, self.settings.error_text(exc))
+                    return False
+            time.sleep(delay)
+            delay *= 2
+        return False
+
+    def _log_delete_failure(self, receipt: _Receipt, attempts: int, text: str) -> None:
+        with self._lock:
+            self._delete_errors_logged += 1
+            logged = self._delete_errors_logged
+        # The first ten failures are logged, then every hundredth: a slow consumer can cause thousands.
+        if logged <= 10 or logged % 100 == 0:
+            logger.warning("deleting message %s from queue %s failed after %d attempt(s) (failure %d), "
+                           "it will be delivered again: %s", receipt.message_id, receipt.queue, attempts, logged, text)
+
+
+def _is_fatal_receive_error(exc: BaseException) -> bool:
+    """Tell whether a failed receive would fail again however often it is tried.
+
+    A missing queue is not fatal, because a producer may create it later.
+    """
+    from azure.core.exceptions import HttpResponseError
+
+    if is_transient(exc) or not isinstance(exc, HttpResponseError):
+        return False
+    return exc.status_code != 404
 
 
 def run_consumer(

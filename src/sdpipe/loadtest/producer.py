@@ -129,7 +129,7 @@ def backoff_delay(attempt: int, base_s: float, max_s: float, rng: random.Random)
     return min(max_s, base_s * 2 ** (attempt - 1)) * rng.uniform(0.5, 1.0)
 
 
-def prepare_queues(service: Any, queues: list[str], *, create: bool, clear: bool, mask: Callable[[str], str]) -> None:
+def prepare_queues(service: Any, queues: list[str], *, create: bool, clear: bool, settings: QueueSettings) -> None:
     """Create the queues that are missing (``create``) and delete their messages (``clear``)."""
     from azure.core.exceptions import AzureError, ResourceExistsError
 
@@ -146,7 +146,7 @@ def prepare_queues(service: Any, queues: list[str], *, create: bool, clear: bool
                 client.clear_messages()
                 logger.info("cleared queue %s", name)
         except AzureError as exc:
-            raise StorageError(f"preparing queue {name!r} failed: {mask(_first_line(exc))}") from None
+            raise StorageError(f"preparing queue {name!r} failed: {settings.error_text(exc)}") from None
 
 
 def run_producer(
@@ -167,7 +167,7 @@ def run_producer(
     cannot fix.
     """
     service = service or settings.service_client()
-    prepare_queues(service, config.queues, create=config.create_queues, clear=config.clear_queues, mask=settings.mask)
+    prepare_queues(service, config.queues, create=config.create_queues, clear=config.clear_queues, settings=settings)
     clients = {name: service.get_queue_client(name) for name in config.queues}
     plan = fan_out(config.messages, config.queues)
     payload = "x" * config.payload_bytes
@@ -189,7 +189,7 @@ def run_producer(
             try:
                 sent = clients[queue].send_message(encode_body(body))
             except Exception as exc:  # noqa: BLE001 - classified just below, never swallowed
-                error = settings.mask(_first_line(exc))
+                error = settings.error_text(exc)
                 if not is_transient(exc):
                     fatal.append(f"sending message {message_id!r} to queue {queue!r} failed: {error}")
                     stop.set()
@@ -245,9 +245,3 @@ def write_producer_logs(
     if not_sent:
         writer = JsonLinesWriter(join_url(output, NOT_SENT_FOLDER), storage_options, mask=mask)
         result.not_sent_url = writer.write(name, not_sent)
-
-
-def _first_line(exc: BaseException) -> str:
-    """Return the first line of an SDK error (the rest holds the request id and the XML body)."""
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}"

@@ -36,7 +36,7 @@ def run_load_test(
     """
     service = service or settings.service_client()
     prepare_queues(service, producer_config.queues, create=producer_config.create_queues,
-                   clear=producer_config.clear_queues, mask=settings.mask)
+                   clear=producer_config.clear_queues, settings=settings)
     producer_config = dataclasses.replace(producer_config, create_queues=False, clear_queues=False)
     consumer_config = dataclasses.replace(consumer_config, test_run=producer_config.test_run, expected=None)
     consumer = Consumer(consumer_config, settings, output, storage_options=storage_options, service=service)
@@ -100,6 +100,9 @@ def consumer_report(consumed: ConsumerResult, settings: QueueSettings, queues: l
         f"  out of queue order: {counts['order_violations']} messages",
         f"  records: {records_url}",
     ]
+    if consumed.still_queued:
+        summary.insert(2, f"  still queued: {consumed.still_queued} handled messages whose delete failed; "
+                          "they will be delivered again and recorded as duplicates")
     timed_out = consumed.ended == ENDED_TIMEOUT
     return RunReport(
         pipeline=REPORT_NAME,
