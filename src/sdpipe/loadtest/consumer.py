@@ -13,7 +13,8 @@ A message whose delete still failed stays in its queue and comes back after
 the visibility timeout; once the expected count is reached the consumer goes
 on for up to twice the visibility timeout, so that it receives, records (as
 a duplicate) and deletes such messages, and then reports those it could not
-delete as still queued.
+delete as still queued.  It waits the same way when it found records of
+earlier consumers, one of which may have died before deleting its messages.
 
 A message whose handling fails is left in its queue and comes back after
 the visibility timeout.  Once a message has been dequeued
@@ -81,7 +82,7 @@ class ConsumerConfig:
     queue has been empty for ``idle_exit_s`` seconds, or after ``timeout_s``
     seconds, whichever comes first; at least one of the three must be set.
     After the expected count it waits up to ``2 * visibility_timeout_s``
-    for recorded messages whose delete failed (see the module docstring).
+    for recorded messages that may still be queued (see the module docstring).
     """
 
     queues: list[str]
@@ -219,6 +220,7 @@ class Consumer:
         # later delivery has deleted yet: they are still in their queues.
         self._not_deleted: set[tuple[str, str]] = set()
         self._settle_deadline: float | None = None
+        self._found_earlier_records = False
         self._next_settle_check = 0.0
         self._max_undeleted = 2 * config.flush_records + config.concurrency * config.messages_per_receive
         self._room = threading.Condition(self._lock)
@@ -298,20 +300,22 @@ class Consumer:
         return ENDED_INTERRUPTED
 
     def _redeliveries_settled(self, now: float) -> bool:
-        """Tell whether no message whose delete failed is worth waiting for any more.
+        """Tell whether no recorded message that may still be queued is worth waiting for any more.
 
-        Such a message comes back within the visibility timeout, and this
-        consumer then deletes it.  The first call starts a wait of at most
-        twice the visibility timeout, because another consumer may take the
-        message or its deletes may go on failing.  The wait also ends once
-        every queue is empty.
+        Such messages are those whose delete failed here, and, when records of
+        earlier consumers were found, those that a consumer which died had
+        recorded but not deleted.  They come back within the visibility
+        timeout, and this consumer then deletes them.  The first call starts a
+        wait of at most twice the visibility timeout, because another consumer
+        may take them or their deletes may go on failing.  The wait also ends
+        once every queue is empty.
         """
         with self._lock:
-            if not self._not_deleted:
+            if not self._not_deleted and not self._found_earlier_records:
                 return True
         if self._settle_deadline is None:
             self._settle_deadline = now + 2 * self.config.visibility_timeout_s
-            logger.info("waiting up to %d s for %d messages whose delete failed to come back",
+            logger.info("waiting up to %d s for recorded messages that may still be queued (%d whose delete failed)",
                         2 * self.config.visibility_timeout_s, len(self._not_deleted))
         if now >= self._settle_deadline:
             return True
@@ -356,6 +360,7 @@ class Consumer:
             if entry.get("TestRun") == run and entry.get("MessageId") is not None:
                 self._poisoned.add((run, str(entry["MessageId"])))
         self._accounted_keys = self._handled | self._poisoned
+        self._found_earlier_records = bool(self._accounted_keys)
         if self._handled or self._poisoned:
             logger.info("found %d handled and %d poisoned messages of run %s from earlier consumers",
                         len(self._handled), len(self._poisoned), run)
