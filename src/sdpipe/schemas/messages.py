@@ -16,6 +16,7 @@ import pyarrow
 from pandera.typing import Series
 
 from sdpipe.errors import InputError
+from sdpipe.schemas.failures import describe_failures
 
 UTC_NS = pd.DatetimeTZDtype("ns", "UTC")
 
@@ -58,9 +59,5 @@ def validate_records(table, url: str) -> None:
     try:
         MessageRecords.validate(records_frame(table), lazy=True)
     except pa.errors.SchemaErrors as exc:
-        failures = exc.failure_cases.head(10)
-        details = "; ".join(
-            f"column {row.column!r} check {row.check!r} value {row.failure_case!r} at row {row.index}"
-            for row in failures.itertuples()
-        )
+        details = describe_failures(exc)
         raise InputError(f"{url}: records do not match the message-timing record model: {details}") from exc

@@ -16,6 +16,7 @@ import pandera.pandas as pa
 from pandera.typing import Series
 
 from sdpipe.errors import InputError
+from sdpipe.schemas.failures import describe_failures
 
 NAIVE_US = np.dtype("datetime64[us]")
 
@@ -53,9 +54,5 @@ def validate_trips(table, url: str) -> None:
     try:
         TripTable.validate(trips_frame(table), lazy=True)
     except pa.errors.SchemaErrors as exc:
-        failures = exc.failure_cases.head(10)
-        details = "; ".join(
-            f"column {row.column!r} check {row.check!r} value {row.failure_case!r} at row {row.index}"
-            for row in failures.itertuples()
-        )
+        details = describe_failures(exc)
         raise InputError(f"{url}: the trip table does not match the TripTable model: {details}") from exc
