@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 
 from sdpipe.cluster import ClusterConfig
+from sdpipe.errors import ConfigError
 from sdpipe.io.secrets import StorageOptions
 from sdpipe.io.trips import DEFAULT_BLOCKSIZE
 from sdpipe.pipeline import RunReport
@@ -28,7 +29,7 @@ def run_taxi_speed(
     compat: str | None = None,
     rejected_output: str | None = None,
     storage_options: dict[str, Any] | None = None,
-    blocksize: int = DEFAULT_BLOCKSIZE,
+    blocksize: int | str = DEFAULT_BLOCKSIZE,
     scheduler: str | None = None,
     workers: int | None = None,
     cluster: ClusterConfig | None = None,
@@ -36,7 +37,10 @@ def run_taxi_speed(
     """Run taxi-speed and return the whole :class:`~sdpipe.pipeline.RunReport`.
 
     ``urlpath`` is one path, glob or URL, or a list of them; ``None`` takes
-    the bundled sample.  Nothing is written unless ``output`` is given.
+    the bundled sample, found relative to the working directory, so only
+    from the repository root.  Nothing is written unless ``output`` is given.
+    ``start`` and ``end`` are dates or ``YYYY-MM-DD`` strings; ``blocksize``
+    is bytes or a size such as ``"64MiB"``.
     ``scheduler`` and ``workers`` choose where tasks run, as the CLI flags
     do; pass a whole :class:`~sdpipe.cluster.ClusterConfig` as ``cluster``
     for the other settings.
@@ -46,15 +50,15 @@ def run_taxi_speed(
         inputs=inputs,
         output=output,
         group_by=group_by,
-        start=_date(start),
-        end=_date(end),
+        start=_date(start, "start"),
+        end=_date(end, "end"),
         max_hours=max_hours,
         max_mph=max_mph,
         taxi_type=taxi_type,
         compat=compat,
         rejected_output=rejected_output,
         storage_options=StorageOptions(storage_options or {}),
-        blocksize=blocksize,
+        blocksize=_bytes(blocksize),
     )
     if cluster is None:
         cluster = ClusterConfig(scheduler=scheduler, workers=workers)
@@ -77,7 +81,21 @@ def taxi_speed(urlpath: str | Sequence[str] | None = None, **options: Any) -> pd
     return frame
 
 
-def _date(value: str | dt.date | None) -> dt.date | None:
+def _date(value: str | dt.date | None, name: str) -> dt.date | None:
     if value is None or isinstance(value, dt.date):
         return value
-    return dt.date.fromisoformat(value)
+    try:
+        return dt.date.fromisoformat(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"invalid {name} {value!r}: {exc}; give a date as YYYY-MM-DD") from exc
+
+
+def _bytes(value: int | str) -> int:
+    if isinstance(value, int):
+        return value
+    from dask.utils import parse_bytes
+
+    try:
+        return parse_bytes(value)
+    except ValueError as exc:
+        raise ConfigError(f"invalid blocksize {value!r}; give bytes or a size such as '64MiB'") from exc
