@@ -335,8 +335,22 @@ def _check_cluster(table: Any, problems: list[JobProblem]) -> dict[str, Any]:
             # No environment: the check is of the file alone.  Nothing is started or contacted here.
             resolve_cluster(None, job=valid, environ={})
         except ConfigError as exc:
-            problems.append(JobProblem("cluster", str(exc)))
+            problems.append(JobProblem(_cluster_key(valid, str(exc)), str(exc)))
     return valid
+
+
+def _cluster_key(table: dict[str, Any], message: str) -> str:
+    """Return the key of the [cluster] table that alone makes the ``message`` mistake (workers = 0), else ``cluster``."""
+    from sdpipe.cluster import resolve_cluster
+
+    culprits = []
+    for key, value in table.items():
+        try:
+            resolve_cluster(None, job={key: value}, environ={})
+        except ConfigError as exc:
+            if str(exc) == message:
+                culprits.append(key)
+    return f"cluster.{culprits[0]}" if len(culprits) == 1 else "cluster"
 
 
 def _check_storage_options(table: Any, problems: list[JobProblem]) -> dict[str, str]:

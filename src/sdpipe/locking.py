@@ -58,6 +58,8 @@ class LockInfo:
     created: str
     heartbeat: str
     output: str
+    # Why the lock file could not be read, for a file cut short by a crash; never written to a lock file.
+    unreadable: str | None = None
 
     def age_seconds(self, now: dt.datetime | None = None) -> float:
         """Return the seconds since the holder's last heartbeat."""
@@ -65,6 +67,8 @@ class LockInfo:
         return (now - dt.datetime.fromisoformat(self.heartbeat)).total_seconds()
 
     def describe(self) -> str:
+        if self.unreadable is not None:
+            return "an unknown run"
         return f"run {self.run_id} (pid {self.pid} on host {self.hostname}, started {self.created})"
 
 
@@ -176,6 +180,8 @@ class OutputLock:
 
     def stale_reason(self, holder: LockInfo) -> str | None:
         """Return why ``holder``'s lock is stale, or ``None`` while its run may be alive."""
+        if holder.unreadable is not None:
+            return f"the lock file {self.url} is unreadable ({holder.unreadable}), as a run that crashed while writing it leaves it"
         if holder.hostname == socket.gethostname() and not _process_alive(holder.pid):
             return f"process {holder.pid} is no longer running"
         age = holder.age_seconds()
@@ -204,10 +210,10 @@ class OutputLock:
         except FileNotFoundError:
             return None
         except (ValueError, TypeError) as exc:
-            # A lock file cut short by a crash while it was written: treat it as a dead holder.
-            logger.warning("lock file %s is unreadable (%s); treating it as stale", self.url, exc)
+            # A lock file cut short by a crash while it was written belongs to a dead holder.
+            # stale_reason gives the reason, and the caller logs it once when it takes the lock over.
             epoch = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc).isoformat()
-            return LockInfo("unknown", -1, "unknown", epoch, epoch, self.output)
+            return LockInfo("unknown", -1, "unknown", epoch, epoch, self.output, unreadable=str(exc))
         except OSError as exc:
             raise StorageError(f"cannot read the lock file {self.url!r}: {exc}") from exc
 
@@ -285,7 +291,9 @@ def _protocols(fs) -> set[str]:
 
 
 def _encode(info: LockInfo) -> bytes:
-    return json.dumps(asdict(info), indent=2).encode("utf-8")
+    content = asdict(info)
+    content.pop("unreadable")
+    return json.dumps(content, indent=2).encode("utf-8")
 
 
 def _utcnow() -> dt.datetime:

@@ -53,7 +53,11 @@ class RunIdFilter(logging.Filter):
 
 
 class JsonFormatter(logging.Formatter):
-    """Format a record as one JSON object on one line: time, level, logger, message, run_id."""
+    """Format a record as one JSON object on one line: time, level, logger, message, run_id.
+
+    A record logged with ``extra={"fields": {...}}`` carries those fields too,
+    for values that a log collector filters on (the run-finished line's exit code).
+    """
 
     def format(self, record: logging.LogRecord) -> str:
         document = {
@@ -63,6 +67,9 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
             "run_id": getattr(record, "run_id", _run_id),
         }
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            document.update({key: value for key, value in fields.items() if key not in document})
         if record.exc_info:
             document["exception"] = self.formatException(record.exc_info)
         return json.dumps(document, default=str)

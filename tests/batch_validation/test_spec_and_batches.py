@@ -62,12 +62,12 @@ def test_spec_file_not_found_and_bad_toml(tmp_path):
         load_spec(str(bad))
 
 
-@pytest.mark.parametrize("text, seconds", [("36h", 129600), ("2d", 172800), ("1h30m", 5400), ("90s", 90), ("0.5w", 302400)])
+@pytest.mark.parametrize("text, seconds", [("36h", 129600), ("2d", 172800), ("1h30m", 5400), ("90s", 90), ("0.5w", 302400), ("5", 5)])
 def test_parse_duration(text, seconds):
     assert parse_duration(text) == seconds
 
 
-@pytest.mark.parametrize("text", ["", "soon", "5", "3x", "h"])
+@pytest.mark.parametrize("text", ["", "soon", "3x", "h"])
 def test_parse_duration_rejects(text):
     with pytest.raises(ConfigError, match="invalid duration"):
         parse_duration(text)

@@ -1,6 +1,8 @@
-"""--connect-timeout takes the durations that SDPIPE_CONNECT_TIMEOUT and a job file take."""
+"""--connect-timeout and --stale-after take durations alike; their help gives the unit and the default."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 
@@ -52,3 +54,59 @@ def test_help_says_the_unit():
 
     assert "seconds" in option.help
     assert "30s" in option.help
+
+
+def option_help(pipeline: str, name: str) -> str:
+    command = get_pipeline(pipeline).make_command()
+    return next(p for p in command.params if p.name == name).help
+
+
+def test_stale_after_takes_bare_seconds(run_cli, tmp_path):
+    inbound = tmp_path / "inbound"
+    inbound.mkdir()
+
+    result = run_cli("run", "batch-validation", "-i", inbound, "--stale-after", "36", "--dry-run", "--json", "-q")
+
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["parameters"]["stale_after_seconds"] == 36
+
+
+@pytest.mark.parametrize("text", ["0s", "0", "36x"])
+def test_invalid_stale_after_is_usage_error(run_cli, tmp_path, text):
+    result = run_cli("run", "batch-validation", "-i", tmp_path, "--stale-after", text)
+
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Usage: sdpipe run batch-validation")
+    assert f"Invalid value for '--stale-after': {text!r}" in result.stderr
+    assert "stale_after" not in result.stderr
+
+
+def test_check_rejects_zero_stale_after(run_cli, tmp_path):
+    job = tmp_path / "job.toml"
+    job.write_text(f'pipeline = "batch-validation"\n[options]\ninput = "{tmp_path}"\nstale-after = "0s"\n')
+
+    result = run_cli("check", job)
+
+    assert result.exit_code == 2
+    assert "options.stale-after: '0s' is not above 0" in result.stderr
+
+
+def test_help_names_every_scheduler():
+    from sdpipe.cluster.config import SCHEDULER_NAMES
+
+    # The names come before the address; "distributed scheduler" in the address's text does not count.
+    names = option_help("taxi-speed", "scheduler").partition("or the address")[0]
+    assert [name for name in SCHEDULER_NAMES if name not in names] == []
+
+
+@pytest.mark.parametrize(
+    ("pipeline", "name", "default"),
+    [
+        ("batch-validation", "stale_after", "[default: never stale]"),
+        ("message-timing", "max_p99_ms", "[default: no threshold]"),
+        ("taxi-speed", "connect_timeout", "seconds, or a duration such as 30s"),
+        ("taxi-speed", "connect_timeout", "[default: 5 s]"),
+    ],
+)
+def test_help_says_the_default(pipeline, name, default):
+    assert default in option_help(pipeline, name)

@@ -206,3 +206,31 @@ def test_lock_on_azure_blob(azurite_blob):
         assert info["run_id"] == "first"
 
     assert not fs.exists(f"{container}/speed/.2017.lock")
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_quiet_keeps_stale_lock_warning(tmp_path, run_cli, trips_dir, monkeypatch, log_format):
+    write_lock(tmp_path / ".out.lock", pid=dead_pid(), hostname=socket.gethostname(), heartbeat_age_s=1)
+    monkeypatch.setenv("SDPIPE_LOG_FORMAT", log_format)
+
+    result = run_cli("run", "taxi-speed", "-i", f"{trips_dir}/*.csv", "-o", tmp_path / "out", "-q")
+
+    assert result.exit_code == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if "taking over the stale lock" in line]
+    assert len(warnings) == 1, result.stderr
+    assert "is no longer running" in warnings[0]
+    if log_format == "json":
+        assert json.loads(warnings[0])["level"] == "WARNING"
+
+
+def test_unreadable_lock_file_warns_once_without_age(tmp_path, caplog):
+    (tmp_path / ".out.lock").write_text('{"run_id": "cut sh')
+
+    with caplog.at_level(logging.WARNING, logger="sdpipe.locking"):
+        with OutputLock(str(tmp_path / "out"), run_id="mine"):
+            pass
+
+    (warning,) = [record.getMessage() for record in caplog.records]
+    assert f"the lock file {tmp_path / '.out.lock'} is unreadable" in warning
+    assert "no heartbeat" not in warning
+    assert "1970" not in warning

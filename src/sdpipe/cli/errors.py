@@ -20,7 +20,7 @@ import click
 from sdpipe.errors import EXIT_FAILURE, EXIT_USAGE, SdpipeError
 from sdpipe.io.secrets import mask_text
 from sdpipe.io.storage import translate_error
-from sdpipe.runlog import json_line, json_logs, set_log_format
+from sdpipe.runlog import json_line, json_logs, new_run_id, set_log_format
 
 logger = logging.getLogger(__name__)
 
@@ -40,9 +40,12 @@ def run_with_exit_codes(command: click.Command, argv: list[str] | None) -> int:
 
     Library errors print ``Error: <message>`` on stderr (with the traceback
     only when ``--debug`` is among the arguments).  Ctrl-C exits 130.
+    Under ``--log-format json`` a usage error is one JSON log line too.
     """
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
+    # A run id from the start, so that an error before the command runs (a usage error) carries one too.
+    new_run_id()
     set_log_format(_requested_log_format(args))
     request_json_document(_requested_json(args))
     try:
@@ -50,7 +53,10 @@ def run_with_exit_codes(command: click.Command, argv: list[str] | None) -> int:
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.ClickException as exc:
-        exc.show()
+        if json_logs():
+            _echo_error(f"Error: {exc.format_message().rstrip('.')}{_help_hint(exc)}")
+        else:
+            exc.show()
         code = exc.exit_code if exc.exit_code else EXIT_USAGE
         _echo_failure_document(args, exc, exc.format_message(), code)
         return code
@@ -87,6 +93,15 @@ def run_with_exit_codes(command: click.Command, argv: list[str] | None) -> int:
 def echo_verdict(reason: str) -> None:
     """Print why a run exits 3 as one ``Failed:`` line on stderr; ``--quiet`` does not hide it."""
     _echo_error(f"Failed: {reason}")
+
+
+def _help_hint(exc: click.ClickException) -> str:
+    """Return the pointer to the command's --help that click prints after a usage error."""
+    context = getattr(exc, "ctx", None)
+    if not isinstance(exc, click.UsageError) or context is None:
+        return ""
+    names = context.help_option_names
+    return f"; try '{context.command_path} {'--help' if '--help' in names else names[0]}' for help" if names else ""
 
 
 def _requested_json(args: list[str]) -> bool:

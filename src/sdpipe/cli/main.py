@@ -70,7 +70,7 @@ def run() -> None:
 @click.option("--require-env", is_flag=True,
               help="Treat an environment variable that a file references but that is not set as a mistake, "
               "for a check on the host that runs the jobs. Without it, such a variable is a warning.")
-@click.option("--quiet", "-q", is_flag=True, help="Print only the mistakes.")
+@click.option("--quiet", "-q", is_flag=True, help="Print only the mistakes and the warnings, not the valid files.")
 def check(job_files: tuple[str, ...], require_env: bool, quiet: bool) -> None:
     """Check job files without running them, and list every mistake with its key.
 
@@ -92,11 +92,10 @@ def check(job_files: tuple[str, ...], require_env: bool, quiet: bool) -> None:
         if mistakes:
             failed += 1
             click.echo(format_problems(path, mistakes), err=True)
-            continue
-        if quiet or job is None:
-            continue
-        click.echo(f"{path}: valid {job.pipeline} job")
-        click.echo("  " + shlex.join(job.command_line()))
+        elif not quiet and job is not None:
+            click.echo(f"{path}: valid {job.pipeline} job")
+            click.echo("  " + shlex.join(job.command_line()))
+        # A warning, listed whatever else is wrong with the file, and also with --quiet.
         if unset:
             click.echo(_unset_warning(path, unset), err=True)
     if failed:

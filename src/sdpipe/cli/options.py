@@ -7,6 +7,7 @@ import functools
 import inspect
 import logging
 import sys
+import time
 from typing import Any, Callable
 
 import click
@@ -22,6 +23,10 @@ from sdpipe.pipeline import RunReport
 from sdpipe.runlog import JsonFormatter, RunIdFilter, json_logs, new_run_id, set_log_format
 
 LOG_FORMATS = ("text", "json")
+# The logger of the one "run finished" line per run: INFO, shown by default under --log-format json only.
+RUN_LOGGER = "sdpipe.run"
+# The click context's meta key under which emit_report leaves the report's status for that line.
+RUN_STATUS_KEY = "sdpipe.run_status"
 
 
 class Seconds(click.ParamType):
@@ -139,8 +144,9 @@ def common_options(command: Callable) -> Callable:
             default=None,
             metavar="NAME|ADDRESS",
             help="Where tasks run: threads (default), processes, synchronous, local-cluster "
-            "(worker processes on this machine), or the address of a running distributed "
-            "scheduler such as tcp://HOST:8786. [env: SDPIPE_SCHEDULER, DASK_SCHEDULER_ADDRESS]",
+            "(worker processes on this machine), distributed (a Dask Client already made in this "
+            "process, for use from Python), or the address of a running distributed scheduler such as "
+            "tcp://HOST:8786. [env: SDPIPE_SCHEDULER, DASK_SCHEDULER_ADDRESS]",
         ),
         click.option(
             "--workers",
@@ -171,8 +177,8 @@ def common_options(command: Callable) -> Callable:
             type=Seconds(),
             default=None,
             metavar="SECONDS",
-            help=f"How long to try to reach a running scheduler before failing, in seconds (10) or as a "
-            f"duration (30s, 2m). [default: {DEFAULT_CONNECT_TIMEOUT:g} s] [env: SDPIPE_CONNECT_TIMEOUT]",
+            help=f"How long to try to reach a running scheduler before failing: seconds, or a duration "
+            f"such as 30s or 2m. [default: {DEFAULT_CONNECT_TIMEOUT:g} s] [env: SDPIPE_CONNECT_TIMEOUT]",
         ),
         click.option(
             "--json/--no-json",
@@ -184,7 +190,8 @@ def common_options(command: Callable) -> Callable:
             "--quiet/--no-quiet",
             "-q",
             default=False,
-            help="Print no summary and no progress; errors, and the reason of exit code 3, still go to stderr.",
+            help="Print no summary, no progress and no dashboard link; errors, warnings and the reason "
+            "of exit code 3 still go to stderr.",
         ),
         click.option("--debug", is_flag=True, help="Log at DEBUG level and show tracebacks of errors."),
         click.option(
@@ -194,7 +201,8 @@ def common_options(command: Callable) -> Callable:
             show_default=True,
             envvar="SDPIPE_LOG_FORMAT",
             help="Log lines on stderr as readable text, or as one JSON object per line with the run id, "
-            "for log collectors. [env: SDPIPE_LOG_FORMAT]",
+            "for log collectors; json also logs one 'run finished' line with the exit code, also with "
+            "--quiet. [env: SDPIPE_LOG_FORMAT]",
         ),
     ]
     for decorator in reversed(decorators):
@@ -203,12 +211,16 @@ def common_options(command: Callable) -> Callable:
 
 
 def configure_logging(quiet: bool, debug: bool, log_format: str = "text") -> None:
-    """Send log records to stderr: WARNING by default, ERROR with --quiet, DEBUG with --debug.
+    """Send log records to stderr: WARNING and above, DEBUG with --debug.
 
-    ``log_format="json"`` writes each record as one JSON object on one line,
-    with the run id (see :mod:`sdpipe.runlog`).
+    --quiet does not change the level: it drops the summary and the progress,
+    never a warning.  ``log_format="json"`` writes each record as one JSON
+    object on one line, with the run id (see :mod:`sdpipe.runlog`), and lets
+    the INFO "run finished" line through, so that a log collector gets the run
+    id of a run that logged nothing else.  Text logs nothing on success.
     """
-    level = logging.DEBUG if debug else logging.ERROR if quiet else logging.WARNING
+    del quiet  # kept in the signature: the commands pass it, and it chooses no level
+    level = logging.DEBUG if debug else logging.WARNING
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(RunIdFilter())
     if log_format == "json":
@@ -216,6 +228,7 @@ def configure_logging(quiet: bool, debug: bool, log_format: str = "text") -> Non
     else:
         handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=level, handlers=[handler], force=True)
+    logging.getLogger(RUN_LOGGER).setLevel(logging.INFO if log_format == "json" and not debug else logging.NOTSET)
     install_logging_filter()
     set_log_format(log_format)
     # distributed sets its logger to INFO from Dask's config when imported, and those records
@@ -256,6 +269,9 @@ def emit_report(report: RunReport, as_json: bool, quiet: bool, *, verdict: str |
     exit code is 3, ``verdict`` (why the run failed the check the user asked
     for) is printed on stderr as one ``Failed:`` line, even with ``quiet``.
     """
+    context = click.get_current_context(silent=True)
+    if context is not None:
+        context.meta[RUN_STATUS_KEY] = report.status
     if as_json:
         click.echo(report.to_json())
     if report.exit_code == EXIT_VERDICT:
@@ -300,7 +316,23 @@ def pipeline_command(func: Callable | None = None, *, lock_output: Callable[[dic
                     kwargs.pop(name, None)
         # One run at a time per output: a second run exits 75 (LockHeldError) before reading anything.
         locked = lock_output(kwargs) if lock_output is not None else kwargs.get("output")
+        started = time.monotonic()
         with output_lock(locked, parse_storage_options(kwargs.get("storage_option") or ())):
-            return func(*args, **kwargs)
+            exit_code = func(*args, **kwargs)
+        log_run_finished(context, exit_code, time.monotonic() - started)
+        return exit_code
 
     return wrapper
+
+
+def log_run_finished(context: click.Context | None, exit_code: int, seconds: float) -> None:
+    """Log the INFO "run finished" line: pipeline, status, exit code and duration (the run id comes with every line).
+
+    A run that fails with an error logs its ``Error:`` line instead.
+    """
+    pipeline = context.command.name if context is not None else None
+    status = context.meta.get(RUN_STATUS_KEY, "ok") if context is not None else "ok"
+    fields = {"pipeline": pipeline, "status": status, "exit_code": exit_code, "duration_s": round(seconds, 3)}
+    logging.getLogger(RUN_LOGGER).info(
+        "run finished: %s %s, exit code %d, %.1f s", pipeline, status, exit_code, seconds, extra={"fields": fields}
+    )

@@ -16,6 +16,7 @@ from sdpipe.pipelines.batch_validation.spec import BatchSpec, FileName
 
 DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
+BARE_NUMBER = re.compile(r"\d+(?:\.\d+)?")
 
 
 @dataclass(frozen=True)
@@ -44,13 +45,17 @@ class Batch:
     age_seconds: float = 0.0
 
 
-def parse_duration(text: str) -> float:
-    """Return seconds for a duration such as ``36h``, ``2d``, ``1h30m`` or ``90s``."""
-    compact = text.strip().lower().replace(" ", "")
+def parse_duration(text: str | float) -> float:
+    """Return seconds for a duration such as ``36h``, ``2d``, ``1h30m`` or ``90s``; a bare number is seconds."""
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        return float(text)
+    compact = str(text).strip().lower().replace(" ", "")
+    if BARE_NUMBER.fullmatch(compact):
+        return float(compact)
     parts = DURATION_PART.findall(compact)
     if not compact or "".join(number + unit for number, unit in parts) != compact:
         raise ConfigError(
-            f"invalid duration {text!r}; give a number and a unit s, m, h, d or w, e.g. 36h, 2d or 1h30m"
+            f"invalid duration {text!r}; give seconds or a number and a unit s, m, h, d or w, e.g. 90, 36h, 2d or 1h30m"
         )
     return sum(float(number) * DURATION_UNITS[unit] for number, unit in parts)
 

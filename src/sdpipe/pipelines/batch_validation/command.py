@@ -20,6 +20,22 @@ from sdpipe.pipelines.batch_validation.run import (
 )
 
 
+class StaleAfter(click.ParamType):
+    """A duration above 0 in seconds: a bare number of seconds, or such as ``36h``, ``2d`` or ``1h30m``."""
+
+    name = "duration"
+
+    def convert(self, value, param, ctx) -> float:
+        try:
+            seconds = parse_duration(value)
+        except ConfigError as exc:
+            # The message of parse_duration is "invalid duration VALUE; what to give".
+            self.fail(f"{value!r} is not a valid duration; {str(exc).partition('; ')[2]}", param, ctx)
+        if not seconds > 0:
+            self.fail(f"{value!r} is not above 0; give a duration such as 36h, or leave it out for no stale batches", param, ctx)
+        return seconds
+
+
 @click.command(name="batch-validation")
 @click.option("--input", "-i", "inbound", required=True, metavar="URL",
               help="Inbound folder that customers drop CSV files into: a local path or an fsspec URL (az://...).")
@@ -29,8 +45,9 @@ from sdpipe.pipelines.batch_validation.run import (
               help="Batch spec (TOML): naming pattern and per file type rules. Default: the spec shipped with "
               "sdpipe, with the rules of Azure's Serverless File Validation sample.")
 @click.option("--dry-run/--no-dry-run", default=False, help="Check and report, but move and write nothing.")
-@click.option("--stale-after", default=None, metavar="DURATION",
-              help="Report incomplete batches whose newest file is older than this as stale, e.g. 36h, 2d, 1h30m.")
+@click.option("--stale-after", type=StaleAfter(), default=None, metavar="DURATION",
+              help="Report incomplete batches whose newest file is older than this as stale: seconds, or a "
+              "duration such as 36h, 2d or 1h30m. [default: never stale]")
 @click.option("--fail-on-invalid/--no-fail-on-invalid", default=False, help="Exit with code 3 when any batch is invalid.")
 @click.option("--max-errors-per-file", type=click.IntRange(min=1), default=None, metavar="N",
               help="Problems listed per file in reports (all are counted). Default: the spec's, 100 in the default spec.")
@@ -57,16 +74,12 @@ def command(inbound, output, spec, dry_run, stale_after, fail_on_invalid, max_er
 
     Example: sdpipe run batch-validation --input data/drop/inbound --stale-after 2d --json
     """
-    try:
-        stale_seconds = parse_duration(stale_after) if stale_after is not None else None
-    except ConfigError as exc:
-        raise click.BadParameter(str(exc), param_hint="--stale-after") from exc
     options = BatchValidationOptions(
         inbound=inbound,
         output=output,
         spec=spec,
         dry_run=dry_run,
-        stale_after=stale_seconds,
+        stale_after=stale_after,
         fail_on_invalid=fail_on_invalid,
         max_errors_per_file=max_errors_per_file,
         storage_options=parse_storage_options(storage_option),

@@ -35,7 +35,7 @@ from sdpipe.pipelines.message_timing.run import DEFAULT_OUTPUT, MessageTimingOpt
 @click.option("--relative-accuracy", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.01, show_default=True,
               help="Relative error bound of approximate percentiles (plus 0.001 ms).")
 @click.option("--max-p99-ms", type=click.FloatRange(min=0), default=None,
-              help="Exit 3 when a row's latency p99 is above this many milliseconds.")
+              help="Exit 3 when a row's latency p99 is above this many milliseconds. [default: no threshold]")
 @click.option("--fail-on-loss/--no-fail-on-loss", default=False, help="Exit 3 when a row has missing messages.")
 @click.option("--blocksize", type=ByteSize(minimum=1024), default=DEFAULT_BLOCKSIZE,
               help="Size of JSON lines or CSV per read task: bytes, or a size such as 64MiB or 128MB. "
