@@ -141,3 +141,51 @@ def test_model_rejects_session_without_number(tmp_path):
     broken = table.set_column(table.schema.get_field_index("seq"), "seq", pa.nulls(table.num_rows, pa.int64()))
     with pytest.raises(InputError, match="a record with a session must have a message number"):
         validate_records(broken, "log.jsonl")
+
+
+def with_time(field: str, value) -> dict:
+    """Return LINES[0] with one Properties time replaced by ``value``."""
+    return dict(LINES[0], Properties=dict(LINES[0]["Properties"], **{field: value}))
+
+
+@pytest.mark.parametrize(
+    "value",
+    [1714557600, 1714557600.5, True, {"utc": "2024-05-01T10:00:00Z"}, ["2024-05-01T10:00:00Z"]],
+    ids=["integer", "float", "boolean", "object", "array"],
+)
+def test_non_string_time_unreadable(tmp_path, value):
+    write_lines(tmp_path / "log.jsonl", [LINES[0], with_time("ClientEnqueueTimeUtc", value), LINES[1]])
+    data = read_all(tmp_path / "log.jsonl")[0]
+
+    assert data.table.num_rows == 3
+    assert data.table.column("test_run").to_pylist() == ["r1", "r1", "r2"]
+    assert data.table.column("client_enqueue_time").is_null().to_pylist() == [False, True, False]
+    assert data.table.column("time_errors").to_pylist() == [
+        0, TIME_ERROR_BITS["client_enqueue_time"], TIME_ERROR_BITS["dequeued_time"]
+    ]
+    assert data.examples[0]["field"] == "client_enqueue_time"
+    assert data.examples[0]["value"] == json.dumps(value)
+
+
+def test_date_without_time_unreadable(tmp_path):
+    write_lines(tmp_path / "log.jsonl", [with_time("ClientEnqueueTimeUtc", "2024-05-01")])
+    (tmp_path / "log.csv").write_text(
+        "test_run,message_id,message_processed_time,client_enqueue_time_utc,dequeued_time\n"
+        "r1,1,2024-05-01T10:00:01Z,2024-05-01,2024-05-01T10:00:00.5Z\n"
+    )
+    for name in ("log.jsonl", "log.csv"):
+        table = read_all(tmp_path / name)[0].table
+        assert table.column("client_enqueue_time").to_pylist() == [None], name
+        assert table.column("time_errors").to_pylist() == [TIME_ERROR_BITS["client_enqueue_time"]], name
+
+
+def test_lowercase_t_and_z_parse(tmp_path):
+    line = with_time("ClientEnqueueTimeUtc", "2024-05-01t10:00:00.25z")
+    line["Properties"]["DequeuedTime"] = "2024-05-01 10:00:00.5Z"  # RFC 3339 allows a space for T
+    write_lines(tmp_path / "log.jsonl", [line])
+    table = read_all(tmp_path / "log.jsonl")[0].table
+
+    base = 1714557600 * 10**9  # 2024-05-01T10:00:00Z
+    assert table.column("client_enqueue_time").cast(pa.int64()).to_pylist() == [base + 250_000_000]
+    assert table.column("dequeued_time").cast(pa.int64()).to_pylist() == [base + 500_000_000]
+    assert table.column("time_errors").to_pylist() == [0]

@@ -31,10 +31,14 @@ snake_case: ``message_processed_time``, ``cloud_provider``, ``test_run``,
 ``partition_id``).  ``test_run``, ``message_id``, ``message_processed_time``,
 ``client_enqueue_time_utc`` and ``dequeued_time`` are required.
 
-Times are UTC in ISO 8601 with up to nine fractional digits (.NET writes
-seven), with ``Z``, an offset or no zone (read as UTC); parquet timestamp
-columns are taken as UTC.  A time that is present but cannot be read becomes
-null and sets its bit in ``time_errors``; the record stays in the table.
+Times are UTC in ISO 8601 (or RFC 3339) with a date and a time of day and up
+to nine fractional digits (.NET writes seven).  They end in ``Z``, an offset
+or no zone (read as UTC).  ``T`` and ``Z`` may be lowercase, and a space may
+replace ``T``.  Parquet timestamp columns are taken as UTC.  A time that is present
+but cannot be read becomes null and sets its bit in ``time_errors``; the
+record stays in the table.  A date without a time of day, a number (such as
+epoch seconds) and any other JSON value that is not a string count as
+unreadable.
 
 The canonical table (see :data:`RECORD_SCHEMA`) has one row per record:
 ``test_run``, ``trigger``, ``partition``, ``message_id`` (the id as text),
@@ -131,8 +135,14 @@ JSON_SCHEMA = pa.schema(
     ]
 )
 # A bare JSON number after one of these keys becomes a string, so that arrow reads
-# one column type whatever the trigger wrote.
-_NUMBER_VALUE = re.compile(rb'("(?:MessageId|Partition|PartitionId)"\s*:\s*)(-?[0-9][0-9.eE+-]*)')
+# one column type whatever the trigger wrote.  A number in a time field then
+# fails the time parse and counts as unreadable.
+_NUMBER_VALUE = re.compile(
+    rb'("(?:MessageId|Partition|PartitionId|MessageProcessedTime|ClientEnqueueTimeUtc|SystemEnqueuedTime|DequeuedTime)"'
+    rb'\s*:\s*)(-?[0-9][0-9.eE+-]*)'
+)
+# A calendar date followed by at least the hour: what a time of a timing record needs.
+_DATE_AND_TIME = r"^[0-9]{4}-?[0-9]{2}-?[0-9]{2}[Tt ][0-9]{2}"
 
 JSON_SUFFIXES = (".json", ".jsonl", ".ndjson")
 CSV_SUFFIXES = (".csv", ".txt")
@@ -264,7 +274,8 @@ def _read_jsonl(block: MessageBlock, data: bytes) -> BlockData:
     try:
         table = pa_json.read_json(io.BytesIO(data), parse_options=options) if data.strip() else JSON_SCHEMA.empty_table()
     except pa.ArrowInvalid:
-        # One bad line fails arrow's whole block: keep the good lines and count the others.
+        # One bad line, or one field whose JSON type differs from the declared one, fails
+        # arrow's whole block: read it again line by line.
         table, malformed, examples = _read_jsonl_by_line(block, data, options)
 
     properties = table.column("Properties")
@@ -293,7 +304,9 @@ def _read_jsonl(block: MessageBlock, data: bytes) -> BlockData:
 
 
 def _read_jsonl_by_line(block: MessageBlock, data: bytes, options) -> tuple[pa.Table, int, list[dict[str, Any]]]:
+    """Read a block that arrow rejected: count the lines that are not JSON objects, keep the others."""
     good: list[bytes] = []
+    objects: list[dict[str, Any]] = []
     malformed = 0
     examples: list[dict[str, Any]] = []
     for number, line in enumerate(data.splitlines(), start=1):
@@ -314,16 +327,39 @@ def _read_jsonl_by_line(block: MessageBlock, data: bytes, options) -> tuple[pa.T
                 )
             continue
         good.append(line)
+        objects.append(value)
     if not good:
         return JSON_SCHEMA.empty_table(), malformed, examples
     try:
         table = pa_json.read_json(io.BytesIO(b"\n".join(good)), parse_options=options)
     except pa.ArrowInvalid as exc:
-        raise InputError(
-            f"{block.file.url}: the records at byte offset {block.offset} do not fit the sample's shape ({exc}); "
-            "check the types of the fields named in the message"
-        ) from exc
+        logger.debug("%s at byte offset %d: field types differ from the declared ones (%s); reading in Python",
+                     block.file.url, block.offset, exc)
+        table = _table_from_objects(objects)
     return table, malformed, examples
+
+
+def _table_from_objects(objects: list[dict[str, Any]]) -> pa.Table:
+    """Build a :data:`JSON_SCHEMA` table from parsed records whose fields may hold any JSON type.
+
+    A field that contains something other than a string keeps its JSON text, so a
+    time written as ``true`` or ``{...}`` becomes an unreadable time, and a
+    ``Properties`` that is not an object leaves its fields null.
+    """
+    rows = []
+    for value in objects:
+        row: dict[str, Any] = {name: _json_text(value.get(name)) for name in JSON_SCHEMA.names if name != "Properties"}
+        properties = value.get("Properties")
+        properties = properties if isinstance(properties, dict) else {}
+        row["Properties"] = {name: _json_text(properties.get(name)) for name in _PROPERTIES.names}
+        rows.append(row)
+    return pa.Table.from_pylist(rows, schema=JSON_SCHEMA)
+
+
+def _json_text(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value)
 
 
 def _first_present(*arrays: pa.ChunkedArray) -> pa.ChunkedArray:
@@ -440,7 +476,8 @@ def split_message_ids(message_id: pa.Array) -> tuple[pa.Array, pa.Array]:
 def parse_times(values, rows: int) -> tuple[pa.Array, np.ndarray]:
     """Parse UTC times (ISO 8601 text or arrow timestamps); return them and a mask of unreadable ones.
 
-    Empty text and nulls are missing, not unreadable.
+    Text needs a date and a time of day.  Empty text and nulls are missing,
+    not unreadable.
     """
     if values is None:
         return pa.nulls(rows, UTC_NS), np.zeros(rows, dtype=bool)
@@ -453,8 +490,10 @@ def parse_times(values, rows: int) -> tuple[pa.Array, np.ndarray]:
 
     text = pc.utf8_trim_whitespace(pc.cast(values, pa.string()))
     present = pc.fill_null(pc.not_equal(text, ""), False).to_numpy(zero_copy_only=False)
-    series = pd.Series(text.to_numpy(zero_copy_only=False), dtype=object)
-    parsed = pd.to_datetime(series, format="ISO8601", utc=True, errors="coerce")
+    # pandas reads a bare date as midnight and rejects RFC 3339's lowercase "t" and "z".
+    with_time = pc.fill_null(pc.match_substring_regex(text, _DATE_AND_TIME), False).to_numpy(zero_copy_only=False)
+    series = pd.Series(pc.utf8_upper(text).to_numpy(zero_copy_only=False), dtype=object)
+    parsed = pd.to_datetime(series.where(with_time, None), format="ISO8601", utc=True, errors="coerce")
     unreadable = present & parsed.isna().to_numpy()
     nanos = parsed.to_numpy(dtype="datetime64[ns]").view(np.int64)
     mask = ~(present & ~unreadable)
