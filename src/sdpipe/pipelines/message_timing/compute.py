@@ -102,16 +102,32 @@ def summarise_run(
 
     values = records.session if params.by == "session" else records.partition
     labels = pd.Series(values, dtype=object).fillna("\x00")
+    groups = labels.groupby(labels, sort=True).indices
+    sent_labels = None
+    if sent is not None:
+        sent_values = sent.session if params.by == "session" else sent.partition
+        sent_labels = pd.Series(sent_values, dtype=object).fillna("\x00").to_numpy()
+        if _labels_comparable(records, sent, params.by):
+            # A session or partition that lost every message still gets its row.
+            all_labels = sorted({*groups, *sent_labels})
+            groups = {label: groups.get(label, np.zeros(0, dtype=np.int64)) for label in all_labels}
     rows = []
-    for label, index in labels.groupby(labels, sort=True).indices.items():
-        group_sent = None
-        if sent is not None:
-            sent_values = sent.session if params.by == "session" else sent.partition
-            matches = pd.Series(sent_values, dtype=object).fillna("\x00").to_numpy() == label
-            group_sent = sent.take(np.flatnonzero(matches))
+    for label, index in groups.items():
+        group_sent = None if sent_labels is None else sent.take(np.flatnonzero(sent_labels == label))
         row = summarise(records.take(np.asarray(index)), trigger, params, group_sent)
         rows.append({params.by: None if label == "\x00" else label, **row})
     return rows
+
+
+def _labels_comparable(records: RunRecords, sent: SentIds, by: str) -> bool:
+    """Return whether the producer log's sessions or partitions name the same groups as the records'.
+
+    Partitions are compared only when both sides name them (as in
+    :func:`count_missing`); a run without records takes the producer log's groups.
+    """
+    if len(records) == 0 or by == "session":
+        return True
+    return bool(np.any(records.partition != None)) and bool(np.any(sent.partition != None))  # noqa: E711
 
 
 def summarise(records: RunRecords, trigger: str | None, params: TimingParams, sent: SentIds | None = None) -> dict[str, Any]:
@@ -192,8 +208,9 @@ def count_missing(delivered: RunRecords, sent: SentIds | None) -> tuple[int | No
     if sent is not None:
         if len(sent.message_id) == 0 and len(delivered):
             return None, None
-        # Partitions are compared only where the records name them.
-        with_partition = bool(np.any(delivered.partition != None))  # noqa: E711
+        # Partitions are compared only where the records name them, or as the producer
+        # log names them when there are no records.
+        with_partition = len(delivered) == 0 or bool(np.any(delivered.partition != None))  # noqa: E711
         received = set(zip(delivered.partition.tolist(), delivered.message_id.tolist()))
         if with_partition:
             expected = set(zip(sent.partition.tolist(), sent.message_id.tolist()))

@@ -148,7 +148,8 @@ def _summarise(indices: list[BlockIndex], sent_indices: list[BlockIndex], spill_
         for (test_run, _), (path, _) in index.pieces.items():
             sent_pieces[test_run].append(path)
 
-    keys = sorted(pieces, key=lambda k: tuple("" if v is None else v for v in k))
+    sent_keys = set().union(*(index.sent_keys for index in sent_indices))
+    keys = sorted([*pieces, *unreceived_keys(set(pieces), sent_keys)], key=lambda k: tuple("" if v is None else v for v in k))
     params = options.params()
     tasks = [
         delayed(summarise_key, pure=True)(key, pieces[key], sent_pieces.get(key[0], []), spill_url, params, dask_key_name=f"summarise-{i}")
@@ -158,6 +159,22 @@ def _summarise(indices: list[BlockIndex], sent_indices: list[BlockIndex], spill_
     rows = [row for run_rows, _ in outcomes for row in run_rows]
     series = [s for _, s in outcomes if len(s)]
     return result_frame(rows, options.by), pd.concat(series, ignore_index=True) if series else empty_series()
+
+
+def unreceived_keys(received: set[RunKey], sent: set[RunKey]) -> list[RunKey]:
+    """Return the (test run, trigger) pairs of the producer log that no record has.
+
+    A producer-log row without a trigger belongs to every trigger of its run,
+    so it adds a pair of its own only when its run has no other trigger.
+    """
+    runs_with_trigger = {test_run for test_run, trigger in received | sent if trigger is not None}
+    runs_received = {test_run for test_run, _ in received}
+    unreceived = []
+    for test_run, trigger in sent - received:
+        if trigger is None and (test_run in runs_with_trigger or test_run in runs_received):
+            continue
+        unreceived.append((test_run, trigger))
+    return unreceived
 
 
 def result_frame(rows: list[dict[str, Any]], by: str | None) -> pd.DataFrame:
@@ -187,7 +204,9 @@ def check_thresholds(result: pd.DataFrame, options: MessageTimingOptions) -> lis
     """Return one line per result row that breaks a threshold the user set."""
     breaches = []
     for row in result.to_dict(orient="records"):
-        name = f"test run {row['test_run']!r} ({row['trigger']})"
+        test_run = "without TestRun" if pd.isna(row["test_run"]) else repr(row["test_run"])
+        trigger = "no trigger" if pd.isna(row["trigger"]) else row["trigger"]
+        name = f"test run {test_run} ({trigger})"
         if options.by:
             name += f" {options.by} {row.get(options.by)!r}"
         p99 = row.get("latency_ms_p99")
@@ -216,7 +235,9 @@ def build_report(options, files, indices: list[BlockIndex], sent_indices: list[B
         "records": sum(i.records for i in indices),
         "malformed_lines": sum(i.malformed_lines for i in indices),
         "unreadable_times": {name: sum(i.unreadable_times.get(name, 0) for i in indices) for name in TIME_FIELDS},
+        "records_without_test_run": sum(n for i in indices for (test_run, _), (_, n) in i.pieces.items() if test_run is None),
         "runs": int(result[list(KEY_COLUMNS)].drop_duplicates().shape[0]) if len(result) else 0,
+        "runs_without_records": int((result.groupby(list(KEY_COLUMNS), dropna=False)["records"].sum() == 0).sum()),
         "producer_log_records": sum(i.records for i in sent_indices),
     }
     report = RunReport(pipeline=PIPELINE_NAME, inputs=inputs, counts=counts, result=result)
@@ -224,7 +245,8 @@ def build_report(options, files, indices: list[BlockIndex], sent_indices: list[B
     breaches = check_thresholds(result, options)
     report.details["threshold_breaches"] = breaches
     if breaches:
-        report.status = "threshold_exceeded"
+        # Every pipeline reports exit code 3 with this status.
+        report.status = "verdict_failed"
         report.exit_code = EXIT_VERDICT
     report.summary = summary_lines(report, breaches)
     return report
@@ -240,6 +262,16 @@ def summary_lines(report: RunReport, breaches: Sequence[str]) -> list[str]:
     ]
     if counts["malformed_lines"]:
         lines.append(f"  malformed lines (not JSON): {counts['malformed_lines']:,}")
+    if counts["records_without_test_run"]:
+        lines.append(
+            f"  records without TestRun: {counts['records_without_test_run']:,} "
+            "(summarised as a run whose test_run is empty)"
+        )
+    if counts["runs_without_records"]:
+        lines.append(
+            f"  runs in the producer log with no record: {counts['runs_without_records']} "
+            "(every message they sent counts as missing)"
+        )
     unreadable = {k: v for k, v in counts["unreadable_times"].items() if v}
     if unreadable:
         lines.append("  unreadable times (kept, left out of the figures that need them): " + ", ".join(f"{k} {v:,}" for k, v in unreadable.items()))

@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 
 from sdpipe.errors import StorageError
 from sdpipe.io.files import filesystem_for
-from sdpipe.io.messages import TIME_ERROR_BITS, MessageBlock, read_block, read_sent_block
+from sdpipe.io.messages import RECORD_SCHEMA, TIME_ERROR_BITS, MessageBlock, read_block, read_sent_block
 from sdpipe.pipelines.message_timing.compute import (
     NAT,
     RunRecords,
@@ -48,6 +48,8 @@ class BlockIndex:
     unreadable_times: dict[str, int] = field(default_factory=dict)
     examples: list[dict[str, Any]] = field(default_factory=list)
     pieces: dict[RunKey, tuple[str, int]] = field(default_factory=dict)
+    # Producer-log blocks only: the (test run, trigger) pairs listed, with a null trigger where a row has none.
+    sent_keys: set[RunKey] = field(default_factory=set)
 
 
 def spill_name(kind: str, key: RunKey, block_id: str) -> str:
@@ -75,6 +77,8 @@ def map_sent_block(block: MessageBlock, block_id: str, spill_url: str, storage_o
     """Read one block of the producer log and spill it by test run."""
     table = read_sent_block(block, storage_options)
     index = BlockIndex(url=block.file.url, records=table.num_rows)
+    keys = pd.DataFrame({k: table.column(k).to_numpy(zero_copy_only=False) for k in ("test_run", "trigger")})
+    index.sent_keys = {_plain_key(key) for key in keys.drop_duplicates().itertuples(index=False, name=None)}
     for (test_run,), piece in _split(table, ("test_run",)):
         path = spill_name("sent", (test_run, None), block_id)
         write_piece(spill_url, path, piece)
@@ -87,9 +91,12 @@ def _split(table: pa.Table, keys: Sequence[str]):
         return
     frame = pd.DataFrame({k: table.column(k).to_numpy(zero_copy_only=False) for k in keys})
     for key, rows in frame.groupby(list(keys), dropna=False, sort=True).indices.items():
-        key = key if isinstance(key, tuple) else (key,)
-        key = tuple(None if (v is None or (isinstance(v, float) and np.isnan(v))) else v for v in key)
-        yield key, table.take(pa.array(rows))
+        yield _plain_key(key if isinstance(key, tuple) else (key,)), table.take(pa.array(rows))
+
+
+def _plain_key(key: tuple) -> tuple:
+    """Return ``key`` with pandas' NaN for a missing value replaced by None."""
+    return tuple(None if (v is None or (isinstance(v, float) and np.isnan(v))) else v for v in key)
 
 
 def write_piece(spill_url: str, path: str, table: pa.Table) -> None:
@@ -115,9 +122,13 @@ def read_pieces(spill_url: str, paths: Sequence[str]) -> pa.Table | None:
 def summarise_key(
     key: RunKey, paths: Sequence[str], sent_paths: Sequence[str], spill_url: str, params: TimingParams
 ) -> tuple[list[dict[str, Any]], pd.DataFrame]:
-    """Read the pieces of one run and return its result rows and per-second series."""
+    """Read the pieces of one run and return its result rows and per-second series.
+
+    A run that the producer log lists but no record names has no ``paths``:
+    it is summarised as a run of zero records.
+    """
     test_run, trigger = key
-    records = to_run_records(read_pieces(spill_url, paths))
+    records = to_run_records(read_pieces(spill_url, paths) if paths else RECORD_SCHEMA.empty_table())
     sent = None
     if sent_paths:
         sent_table = read_pieces(spill_url, sent_paths)
