@@ -282,6 +282,8 @@ def _report(options, places, listings, result, unmatched, resumed, pending, rout
     if routing_errors:
         report.exit_code = EXIT_FAILURE
     elif options.fail_on_invalid and counts["invalid"]:
+        # Every pipeline reports exit code 3 with this status.
+        report.status = "verdict_failed"
         report.exit_code = EXIT_VERDICT
     return report
 
