@@ -45,6 +45,10 @@ def test_quiet_threshold_breach_says_why(run_cli, tmp_path, log_format):
     assert result.exit_code == 3
     assert result.stdout == ""
     lines = result.stderr.splitlines()
+    if log_format == "json":
+        # The run-finished line that every json run logs comes after the reason.
+        *lines, finished = lines
+        assert json.loads(finished)["exit_code"] == 3
     assert len(lines) == 1
     line = json.loads(lines[0])["message"] if log_format == "json" else lines[0]
     assert line.startswith(f"Failed: {len(expected_runs)} thresholds exceeded: ")

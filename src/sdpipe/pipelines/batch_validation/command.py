@@ -29,8 +29,7 @@ class StaleAfter(click.ParamType):
         try:
             seconds = parse_duration(value)
         except ConfigError as exc:
-            # The message of parse_duration is "invalid duration VALUE; what to give".
-            self.fail(f"{value!r} is not a valid duration; {str(exc).partition('; ')[2]}", param, ctx)
+            self.fail(str(exc), param, ctx)
         if not seconds > 0:
             self.fail(f"{value!r} is not above 0; give a duration such as 36h, or leave it out for no stale batches", param, ctx)
         return seconds
