@@ -7,6 +7,10 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
+# Values of RunReport.status that scripts can rely on, the same in every pipeline.
+STATUS_OK = "ok"
+STATUS_VERDICT_FAILED = "verdict_failed"  # the run worked and found what the user asked to fail on: exit 3
+
 if TYPE_CHECKING:
     import click
     import pandas as pd
@@ -35,7 +39,7 @@ class RunReport:
     """
 
     pipeline: str
-    status: str = "ok"
+    status: str = STATUS_OK
     inputs: list[dict[str, Any]] = field(default_factory=list)
     counts: dict[str, Any] = field(default_factory=dict)
     output: str | None = None
@@ -80,3 +84,17 @@ def _json_value(value: Any) -> Any:
     if hasattr(value, "isoformat"):
         return value.isoformat()
     return value
+
+
+def blocksize_bytes(value: int | str) -> int:
+    """Return a block size given as bytes or as a size such as ``"64MiB"``."""
+    if isinstance(value, int):
+        return value
+    from dask.utils import parse_bytes
+
+    from sdpipe.errors import ConfigError
+
+    try:
+        return parse_bytes(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"invalid blocksize {value!r}; give bytes or a size such as '64MiB'") from exc

@@ -87,3 +87,17 @@ def test_pipeline_verdicts_match_generator(inbound):
     frame = sdpipe.batch_validation(str(inbound), dry_run=True)
     status = dict(zip(frame["batch"], frame["status"]))
     assert status == {VALID_BATCH: "valid", INVALID_BATCH: "invalid", INCOMPLETE_BATCH: "incomplete"}
+
+
+def test_json_attempts_are_whole_numbers(inbound):
+    import json
+
+    from click.testing import CliRunner
+
+    from sdpipe.cli.main import cli
+
+    result = CliRunner().invoke(cli, ["run", "batch-validation", "-i", str(inbound), "--dry-run", "--json", "-q"])
+    assert result.exit_code == 0, result.output
+    attempts = {row["batch"]: row["attempt"] for row in json.loads(result.stdout)["result"]}
+    assert attempts == {VALID_BATCH: 1, INVALID_BATCH: 1, INCOMPLETE_BATCH: None}
+    assert all(type(a) is int for a in attempts.values() if a is not None)

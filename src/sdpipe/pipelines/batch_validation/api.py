@@ -9,7 +9,7 @@ import pandas as pd
 
 from sdpipe.cluster import ClusterConfig
 from sdpipe.io.secrets import StorageOptions
-from sdpipe.pipeline import RunReport
+from sdpipe.pipeline import STATUS_VERDICT_FAILED, RunReport
 from sdpipe.pipelines.batch_validation.batches import parse_duration
 from sdpipe.pipelines.batch_validation.run import BatchValidationOptions, run
 
@@ -77,7 +77,7 @@ def batch_validation(inbound: str, **options: Any) -> pd.DataFrame:
     report = run_batch_validation(inbound, **options)
     frame = report.result.copy()
     invalid = frame.loc[frame["status"] == "invalid", "batch"].tolist()
-    if report.status == "verdict_failed":
+    if report.status == STATUS_VERDICT_FAILED:
         logger.warning("%d of %d batches invalid: %s", len(invalid), len(frame), ", ".join(invalid))
 
     frame.attrs["unmatched"] = report.details["unmatched"]

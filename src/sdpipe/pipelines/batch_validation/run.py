@@ -24,7 +24,7 @@ from sdpipe.errors import (
 from sdpipe.io.files import filesystem_for
 from sdpipe.io.storage import resolve_for_urls
 from sdpipe.locking import output_lock
-from sdpipe.pipeline import RunReport
+from sdpipe.pipeline import STATUS_VERDICT_FAILED, RunReport
 from sdpipe.pipelines.batch_validation import routing
 from sdpipe.pipelines.batch_validation.batches import Batch, Listing, plan_batches
 from sdpipe.pipelines.batch_validation.checks import FileCheck
@@ -261,6 +261,7 @@ def _report(options, places, listings, result, unmatched, resumed, pending, rout
     )
 
     frame = pd.DataFrame(result, columns=RESULT_COLUMNS)
+    frame["attempt"] = frame["attempt"].astype("Int64")  # null for batches not checked
     report = RunReport(
         pipeline=PIPELINE_NAME,
         status="error" if routing_errors else "ok",
@@ -283,7 +284,7 @@ def _report(options, places, listings, result, unmatched, resumed, pending, rout
         report.exit_code = EXIT_FAILURE
     elif options.fail_on_invalid and counts["invalid"]:
         # Every pipeline reports exit code 3 with this status.
-        report.status = "verdict_failed"
+        report.status = STATUS_VERDICT_FAILED
         report.exit_code = EXIT_VERDICT
     return report
 

@@ -9,10 +9,9 @@ from typing import Any
 import pandas as pd
 
 from sdpipe.cluster import ClusterConfig
-from sdpipe.errors import ConfigError
 from sdpipe.io.messages import DEFAULT_BLOCKSIZE
 from sdpipe.io.secrets import StorageOptions
-from sdpipe.pipeline import RunReport
+from sdpipe.pipeline import RunReport, blocksize_bytes
 from sdpipe.pipelines.message_timing.run import MessageTimingOptions, run
 
 logger = logging.getLogger(__name__)
@@ -57,7 +56,7 @@ def run_message_timing(
         max_p99_ms=max_p99_ms,
         fail_on_loss=fail_on_loss,
         storage_options=StorageOptions(storage_options or {}),
-        blocksize=_bytes(blocksize),
+        blocksize=blocksize_bytes(blocksize),
         spill_dir=spill_dir,
     )
     if cluster is None:
@@ -97,14 +96,3 @@ def _paths(value: str | Sequence[str] | None) -> tuple[str, ...]:
     if value is None:
         return ()
     return (value,) if isinstance(value, str) else tuple(value)
-
-
-def _bytes(value: int | str) -> int:
-    if isinstance(value, int):
-        return value
-    from dask.utils import parse_bytes
-
-    try:
-        return parse_bytes(value)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"invalid blocksize {value!r}; give bytes or a size such as '64MiB'") from exc

@@ -18,7 +18,7 @@ from sdpipe.errors import EXIT_VERDICT, ConfigError, NoInputError
 from sdpipe.io.files import expand_inputs
 from sdpipe.io.messages import DEFAULT_BLOCKSIZE, TIME_FIELDS, plan_blocks
 from sdpipe.io.storage import resolve_for_urls
-from sdpipe.pipeline import RunReport
+from sdpipe.pipeline import STATUS_VERDICT_FAILED, RunReport
 from sdpipe.pipelines.message_timing.compute import BY_CHOICES, ENQUEUE_TIMES, PERCENTILE_MODES, TimingParams
 from sdpipe.pipelines.message_timing.tasks import BlockIndex, RunKey, map_block, map_sent_block, summarise_key
 
@@ -246,7 +246,7 @@ def build_report(options, files, indices: list[BlockIndex], sent_indices: list[B
     report.details["threshold_breaches"] = breaches
     if breaches:
         # Every pipeline reports exit code 3 with this status.
-        report.status = "verdict_failed"
+        report.status = STATUS_VERDICT_FAILED
         report.exit_code = EXIT_VERDICT
     report.summary = summary_lines(report, breaches)
     return report

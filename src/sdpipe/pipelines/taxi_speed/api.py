@@ -12,7 +12,7 @@ from sdpipe.cluster import ClusterConfig
 from sdpipe.errors import ConfigError
 from sdpipe.io.secrets import StorageOptions
 from sdpipe.io.trips import DEFAULT_BLOCKSIZE
-from sdpipe.pipeline import RunReport
+from sdpipe.pipeline import RunReport, blocksize_bytes
 from sdpipe.pipelines.taxi_speed.run import TaxiSpeedOptions, run
 
 
@@ -58,7 +58,7 @@ def run_taxi_speed(
         compat=compat,
         rejected_output=rejected_output,
         storage_options=StorageOptions(storage_options or {}),
-        blocksize=_bytes(blocksize),
+        blocksize=blocksize_bytes(blocksize),
     )
     if cluster is None:
         cluster = ClusterConfig(scheduler=scheduler, workers=workers)
@@ -88,14 +88,3 @@ def _date(value: str | dt.date | None, name: str) -> dt.date | None:
         return dt.date.fromisoformat(value)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"invalid {name} {value!r}: {exc}; give a date as YYYY-MM-DD") from exc
-
-
-def _bytes(value: int | str) -> int:
-    if isinstance(value, int):
-        return value
-    from dask.utils import parse_bytes
-
-    try:
-        return parse_bytes(value)
-    except ValueError as exc:
-        raise ConfigError(f"invalid blocksize {value!r}; give bytes or a size such as '64MiB'") from exc
