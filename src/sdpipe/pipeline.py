@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 # Values of RunReport.status that scripts can rely on, the same in every pipeline.
 STATUS_OK = "ok"
+STATUS_UP_TO_DATE = "up_to_date"  # an incremental rerun found nothing new: exit 0
 STATUS_VERDICT_FAILED = "verdict_failed"  # the run worked and found what the user asked to fail on: exit 3
 
 if TYPE_CHECKING:

@@ -77,4 +77,4 @@ def test_no_force_overrides_job(run_cli, trips_dir, tmp_path):
     reused = run_cli("run", job, "--json", "--no-force")
 
     assert json.loads(forced.stdout)["status"] == "ok"
-    assert json.loads(reused.stdout)["status"] == "up to date"
+    assert json.loads(reused.stdout)["status"] == "up_to_date"

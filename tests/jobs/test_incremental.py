@@ -116,7 +116,7 @@ def test_same_inputs_are_up_to_date(tmp_path, run_cli, trips_dir):
     assert first.exit_code == 0, first.stderr
     assert again.exit_code == 0
     document = json.loads(again.stdout)
-    assert document["status"] == "up to date"
+    assert document["status"] == "up_to_date"
     assert without_file_counts(document["counts"]) == without_file_counts(manifest["counts"])
     assert document["counts"]["files_read"] == 0
     assert document["counts"]["files_reused"] == 2
@@ -197,7 +197,7 @@ def test_python_api_reuses_partials(tmp_path, trips_dir):
     again = sdpipe.run_taxi_speed(f"{trips_dir}/*.csv", output=str(output))
 
     assert report.status == "ok"
-    assert again.status == "up to date"
+    assert again.status == "up_to_date"
     pdt.assert_frame_equal(
         again.result.reset_index(drop=True)[["trips"]], report.result.reset_index(drop=True)[["trips"]]
     )

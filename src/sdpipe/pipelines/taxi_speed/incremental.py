@@ -43,7 +43,7 @@ from sdpipe.io.files import InputFile, filesystem_for
 from sdpipe.io.publish import SUCCESS_MARKER
 from sdpipe.io.trips import Partition, TripLayout
 from sdpipe.locking import output_lock
-from sdpipe.pipeline import RunReport
+from sdpipe.pipeline import STATUS_UP_TO_DATE, RunReport
 from sdpipe.pipelines.taxi_speed.compute import FileTally, Partial, combine
 from sdpipe.pipelines.taxi_speed.tasks import MapResult, map_partition, merge_results
 
@@ -137,7 +137,7 @@ class IncrementalRun:
 
         report = RunReport(
             pipeline=manifest.get("pipeline", "taxi-speed"),
-            status="up to date",
+            status=STATUS_UP_TO_DATE,
             inputs=manifest.get("inputs", []),
             counts=manifest.get("counts", {}),
             output=self.options.output,
