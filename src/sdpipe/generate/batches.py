@@ -8,7 +8,7 @@ single run shows every outcome:
   fields that hold commas, doubled quotes and newlines;
 - ``acme_20240106_0900``: an invalid batch whose type3 file has a record
   one field short, whose type4 file has an unquoted field and whose type7
-  file holds a Latin-1 byte;
+  file contains a Latin-1 byte;
 - ``globex_20240105_1430``: an incomplete batch without type9 and type10;
 - ``globex_20240105_1430_type11.csv`` and ``README.txt``: files that match
   no type or no name pattern.
