@@ -89,8 +89,7 @@ from sdpipe.pipelines.taxi_speed.run import COMPAT_CHOICES, DEFAULT_OUTPUT, SAMP
 @common_options
 @pipeline_command
 def command(inputs, output, group_by, start, end, max_hours, max_mph, taxi_type, compat, rejected_output,
-            blocksize, force, storage_option, scheduler, workers, threads_per_worker, memory_limit, connect_timeout,
-            as_json, quiet, debug) -> int:
+            blocksize, force, storage_option, scheduler, as_json, quiet, debug) -> int:
     """Average speed of NYC taxi trips per pickup date, with every rejected trip counted.
 
     \b
@@ -128,9 +127,5 @@ def command(inputs, output, group_by, start, end, max_hours, max_mph, taxi_type,
         storage_options=parse_storage_options(storage_option),
         blocksize=blocksize,
     )
-    cluster = cluster_from(
-        scheduler, quiet, workers=workers, threads_per_worker=threads_per_worker,
-        memory_limit=memory_limit, connect_timeout=connect_timeout,
-    )
-    report = run(options, cluster, force=force)
+    report = run(options, cluster_from(scheduler, quiet), force=force)
     return emit_report(report, as_json, quiet)
