@@ -1,4 +1,4 @@
-"""What every pipeline provides, and what every run returns."""
+"""The pipeline contract: the spec each pipeline registers and the report each run returns."""
 
 from __future__ import annotations
 
@@ -34,9 +34,9 @@ class PipelineSpec:
 class RunReport:
     """The outcome of one pipeline run, shared by the CLI, ``--json`` and the Python API.
 
-    ``result`` holds the pipeline's result table; ``counts`` the row or item
-    accounting; ``details`` anything pipeline-specific that belongs in the
-    JSON document.  ``summary`` holds the lines of the readable summary.
+    ``result`` is the pipeline's result table and ``counts`` the row or item
+    accounting.  ``details`` contains anything pipeline-specific that belongs
+    in the JSON document, and ``summary`` the lines of the readable summary.
     """
 
     pipeline: str

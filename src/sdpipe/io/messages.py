@@ -166,7 +166,7 @@ class MessageBlock:
 
 @dataclass
 class BlockData:
-    """What the reader got from one block: the canonical table and what it could not read."""
+    """The reader's output for one block: the canonical table and the values it could not read."""
 
     table: pa.Table
     malformed_lines: int = 0

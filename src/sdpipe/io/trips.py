@@ -111,7 +111,7 @@ class Partition:
 
 @dataclass
 class PartitionData:
-    """What the reader got from one partition.
+    """The reader's output for one partition.
 
     ``short_rows`` contains the text of rows with fewer fields than the header;
     ``timestamp_formats`` counts, per time column, the values read in each

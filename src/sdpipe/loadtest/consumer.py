@@ -126,7 +126,7 @@ class ConsumerConfig:
 
 @dataclass
 class ConsumerResult:
-    """What one consumer handled, and why it stopped."""
+    """The outcome of one consumer: the messages it handled and the reason it stopped."""
 
     instance_id: str
     ended: str
@@ -229,7 +229,7 @@ class Consumer:
     # Control from other threads.
 
     def set_expected(self, expected: int) -> None:
-        """Set the count to stop at (the combined run knows it only after the producer is done)."""
+        """Set the count to stop at (the combined run has it only after the producer is done)."""
         self._expected = expected
 
     def stop(self) -> None:

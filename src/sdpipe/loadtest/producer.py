@@ -77,7 +77,7 @@ class ProducerConfig:
 
 @dataclass
 class ProducerResult:
-    """What the producer did: one producer-log entry per message, sent or not, in send order."""
+    """The outcome of a producer: one producer-log entry per message, sent or not, in send order."""
 
     test_run: str
     entries: list[dict[str, Any]]
